@@ -1,0 +1,544 @@
+"""``CGANOverSampler``: an imbalanced-learn over-sampler that trains a conditional GAN."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from imblearn.over_sampling.base import BaseOverSampler
+from imblearn.utils import Substitution, check_target_type
+from imblearn.utils._docstring import _random_state_docstring
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from sklearn_compat.utils.validation import validate_data
+
+from .nets import Discriminator, Generator, init_weights
+from .presets import build_networks, epochs_for, preset_spec
+from .training import CHECKPOINT_NAME, CGANTrainer, discriminator_confidence, make_torch_generator, resolve_device
+
+__all__ = ["CGANOverSampler"]
+
+#: A class that is topped up needs at least this many real samples to learn from.
+MIN_SAMPLES_PER_CLASS = 2
+
+
+def _channels_first(shape: tuple[int, ...]) -> bool:
+    """Layout rule for 3-D image shapes: channels first when the first axis has 1, 3 or 4
+    entries and the last does not."""
+    return shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4)
+
+
+class _ImageLayout:
+    """How the user's images map to N×C×H×W and back (shape per sample, channel axis)."""
+
+    def __init__(self, sample_shape: tuple[int, ...]):
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        if len(self.sample_shape) == 2:
+            self.chw = (1, *self.sample_shape)
+            self.perm = None
+        elif len(self.sample_shape) == 3:
+            if _channels_first(self.sample_shape):
+                self.chw = self.sample_shape
+                self.perm = None
+            else:
+                h, w, c = self.sample_shape
+                self.chw = (c, h, w)
+                self.perm = (0, 3, 1, 2)
+        else:
+            raise ValueError(f"Images must be H×W, H×W×C or C×H×W. Got a sample shape of {self.sample_shape}.")
+
+    def to_nchw(self, rows: np.ndarray) -> np.ndarray:
+        x = rows.reshape(len(rows), *self.sample_shape)
+        if len(self.sample_shape) == 2:
+            return x[:, None]
+        return x.transpose(self.perm) if self.perm else x
+
+    def from_nchw(self, x: np.ndarray) -> np.ndarray:
+        """Back to the user's per-sample layout (N × sample_shape)."""
+        if len(self.sample_shape) == 2:
+            return x[:, 0]
+        return x.transpose(0, 2, 3, 1) if self.perm else x
+
+
+@Substitution(
+    sampling_strategy=BaseOverSampler._sampling_strategy_docstring,
+    random_state=_random_state_docstring,
+)
+class CGANOverSampler(BaseOverSampler):
+    """Over-sample minority classes with a conditional GAN trained on the data.
+
+    ``fit_resample`` trains a class-conditional generator on all of ``X`` (every class helps it
+    learn what the data looks like), draws candidates for the classes that
+    ``sampling_strategy`` tops up, keeps those its discriminator finds most convincing, and
+    returns the original samples followed by the synthetic ones.
+
+    Parameters
+    ----------
+    {sampling_strategy}
+
+    {random_state}
+
+    preset : {{"auto", "default", "paper", "mlp"}}, default="auto"
+        Architecture and training recipe. ``"auto"`` uses ``"default"`` for images and
+        ``"mlp"`` for tabular rows. ``"paper"`` is the reference FER-2013 design (64×64,
+        exact layers); see :mod:`cganbalance.presets`.
+
+    image_shape : tuple of int, default=None
+        Read each row of a 2-D ``X`` as an image of this shape: ``(H, W)``, ``(H, W, C)`` or
+        ``(C, H, W)``. Not needed when ``X`` is already ``N×H×W``, ``N×H×W×C`` or
+        ``N×C×H×W``. A 3-D shape is channels-first when its first entry is 1, 3 or 4 and its
+        last is not.
+
+    epochs : int, default=None
+        Training epochs. ``None`` uses the preset's budget (about 10,000 generator steps for
+        ``"default"``, 1,500 for ``"mlp"``, 300 epochs for ``"paper"``), unless ``max_time``
+        is given, in which case training runs for ``max_time`` seconds.
+
+    max_time : float, default=None
+        Wall-clock limit for training in seconds; training stops after the step that crosses it.
+
+    batch_size : int, default=None
+        Training batch size; ``None`` uses the preset's (64 for images, 128 for tabular).
+
+    filter_keep : float or None, default=0.5
+        Fraction of generated candidates kept after ranking them by discriminator confidence
+        (the reference paper's filtering step): ``1 / filter_keep`` candidates are drawn for
+        every sample returned. ``None`` or ``1.0`` turns filtering off.
+
+    generator : str, path or :class:`~cganbalance.nets.Generator`, default=None
+        A pretrained generator to use instead of training one: an alias such as
+        ``"fer2013-cgan"``, a local directory, a Hub repo id, or a generator object. Its class
+        names must cover the labels in ``y`` (matched by name, or by index for integer labels).
+
+    fine_tune : bool, default=False
+        With ``generator``, train it further on ``X`` (with a fresh discriminator) instead
+        of sampling from it as it is.
+
+    device : str, default="auto"
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    preset_params : dict, default=None
+        Overrides of the preset's settings, with keys ``"generator"``, ``"discriminator"`` and
+        ``"train"`` (for example ``{{"train": {{"lr_g": 1e-4}}}}``).
+
+    checkpoint_dir : str or path, default=None
+        Write a checkpoint (networks, weight average, optimisers, random state, epoch, history)
+        to ``checkpoint_dir/checkpoint.safetensors`` after every epoch, atomically.
+
+    resume : bool, default=False
+        Continue from the checkpoint in ``checkpoint_dir`` if there is one. A resumed run gives
+        the same result as an uninterrupted one on the CPU for the same ``random_state``.
+
+    callbacks : list of callable, default=None
+        Each is called as ``callback(trainer)`` after every epoch (for sample grids, logging).
+
+    verbose : bool, default=False
+        Show a progress bar with the discriminator and generator losses.
+
+    Attributes
+    ----------
+    sampling_strategy_ : dict
+        Number of samples generated for each class topped up.
+
+    classes_ : ndarray
+        Class labels seen in ``fit_resample``, in sorted order (index = generator label).
+
+    generator_ : Generator
+        The trained generator (the weight average when the preset uses one).
+
+    discriminator_ : Discriminator or None
+        The trained discriminator (``None`` for a pretrained generator used as it is).
+
+    history_ : list of dict
+        One record per epoch: ``epoch``, ``steps``, ``d_loss``, ``g_loss``, ``d_real`` and
+        ``d_fake`` (mean discriminator probabilities), ``seconds``, ``complete``.
+
+    n_generated_ : dict
+        Number of synthetic samples returned for each class label.
+
+    device_ : torch.device
+        The device training and sampling ran on.
+
+    n_features_in_ : int
+        Number of features (pixels × channels for images).
+
+    Examples
+    --------
+    >>> from collections import Counter
+    >>> from sklearn.datasets import make_classification
+    >>> from cganbalance import CGANOverSampler
+    >>> X, y = make_classification(n_samples=300, weights=[0.9, 0.1], random_state=0)
+    >>> sampler = CGANOverSampler(epochs=2, random_state=0)
+    >>> X_res, y_res = sampler.fit_resample(X, y)
+    >>> sorted(Counter(y_res).items())
+    [(0, 268), (1, 268)]
+    """
+
+    _parameter_constraints: dict = {
+        **BaseOverSampler._parameter_constraints,
+        "preset": [StrOptions({"auto", "default", "paper", "mlp"})],
+        "image_shape": [tuple, list, None],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
+        "generator": [str, os.PathLike, Generator, None],
+        "fine_tune": ["boolean"],
+        "device": [str, torch.device],
+        "preset_params": [dict, None],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "resume": ["boolean"],
+        "callbacks": [list, tuple, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        sampling_strategy="auto",
+        random_state=None,
+        preset="auto",
+        image_shape=None,
+        epochs=None,
+        max_time=None,
+        batch_size=None,
+        filter_keep=0.5,
+        generator=None,
+        fine_tune=False,
+        device="auto",
+        preset_params=None,
+        checkpoint_dir=None,
+        resume=False,
+        callbacks=None,
+        verbose=False,
+    ):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.random_state = random_state
+        self.preset = preset
+        self.image_shape = image_shape
+        self.epochs = epochs
+        self.max_time = max_time
+        self.batch_size = batch_size
+        self.filter_keep = filter_keep
+        self.generator = generator
+        self.fine_tune = fine_tune
+        self.device = device
+        self.preset_params = preset_params
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.callbacks = callbacks
+        self.verbose = verbose
+
+    # -- input handling ------------------------------------------------------------------------
+    def _check_X_y(self, X, y):
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        sample_shape = None
+        if isinstance(X, np.ndarray) and X.ndim in (3, 4):
+            sample_shape = X.shape[1:]
+            X = X.reshape(len(X), -1)
+        elif hasattr(X, "ndim") and getattr(X, "ndim", 2) > 4:
+            raise ValueError(f"`X` must be 2-D rows or an N×H×W, N×H×W×C or N×C×H×W array. Got {X.ndim} dimensions.")
+        X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype="numeric")
+        self._sample_shape = sample_shape
+        return X, y, binarize_y
+
+    def _layout(self, n_features: int) -> _ImageLayout | None:
+        shape = self._sample_shape
+        if self.image_shape is not None:
+            given = tuple(self.image_shape)
+            if not all(isinstance(s, Integral) and s > 0 for s in given) or len(given) not in (2, 3):
+                raise ValueError(
+                    f"`image_shape` must be (H, W), (H, W, C) or (C, H, W) with positive integers. Got {self.image_shape!r} instead."
+                )
+            if shape is not None and tuple(shape) != given:
+                raise ValueError(f"`image_shape={given}` does not match the images in X, of shape {tuple(shape)}.")
+            if int(np.prod(given)) != n_features:
+                raise ValueError(
+                    f"`image_shape={given}` needs {int(np.prod(given))} values per row, but X has {n_features} columns."
+                )
+            shape = given
+        return _ImageLayout(shape) if shape is not None else None
+
+    # -- the work ------------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train the generator on ``X, y`` without returning samples.
+
+        Afterwards :meth:`sample` draws any number of samples per class, and
+        :meth:`save_generator` saves the generator. ``fit_resample`` does the same training and
+        also returns the resampled data set.
+
+        Returns
+        -------
+        self : CGANOverSampler
+        """
+        self._validate_params()
+        X, y, _ = self._check_X_y(X, y)
+        from imblearn.utils import check_sampling_strategy
+
+        self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y, self._sampling_type)
+        self._fit_generator(X, y)
+        return self
+
+    def _fit_generator(self, X, y) -> torch.Generator:
+        """Validate, scale, and train (or load) the generator; returns the RNG for sampling."""
+        layout = self._layout(X.shape[1])
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        counts = np.bincount(y_idx, minlength=len(self.classes_))
+        for label, n_new in self.sampling_strategy_.items():
+            n_real = int(counts[np.searchsorted(self.classes_, label)])
+            if n_new > 0 and n_real < MIN_SAMPLES_PER_CLASS:
+                raise ValueError(
+                    f"Class {label!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
+                    "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
+                )
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
+        self.device_ = resolve_device(self.device)
+        rng = make_torch_generator(self.random_state)
+        data, scale = self._scale(X, layout)
+        self._scale_params = scale
+        self._layout_ = layout
+        self._input_dtype = X.dtype
+        if self.generator is not None:
+            self._use_pretrained(data, y_idx, rng)
+        else:
+            self._train_new(data, y_idx, rng, layout)
+        return rng
+
+    def _fit_resample(self, X, y):
+        rng = self._fit_generator(X, y)
+        X_new, y_new = [X], [y]
+        self.n_generated_ = {}
+        for label, n_new in self.sampling_strategy_.items():
+            self.n_generated_[label] = int(n_new)
+            if n_new <= 0:
+                continue
+            cls_index = self._label_index[np.searchsorted(self.classes_, label)]
+            samples = self._draw(int(cls_index), int(n_new), rng)
+            X_new.append(self._unscale(samples).reshape(int(n_new), -1))
+            y_new.append(np.full(int(n_new), label, dtype=y.dtype))
+        X_res = np.concatenate(X_new).astype(X.dtype, copy=False)
+        y_res = np.concatenate(y_new)
+        if self._sample_shape is not None:
+            X_res = X_res.reshape(len(X_res), *self._sample_shape)
+        return X_res, y_res
+
+    def _train_new(self, data, y_idx, rng, layout) -> None:
+        preset = self.preset if self.preset != "auto" else ("default" if layout is not None else "mlp")
+        overrides = dict(self.preset_params or {})
+        if self.batch_size is not None:
+            overrides.setdefault("train", {})
+            overrides["train"] = {**overrides["train"], "batch_size": self.batch_size}
+        g, d, config = build_networks(
+            preset,
+            n_classes=len(self.classes_),
+            data_shape=data.shape[1:],
+            classes=[str(c) for c in self.classes_],
+            value_range=list(self._scale_params["range"]) if layout is not None else None,
+            generator=rng,
+            overrides=overrides,
+        )
+        self.preset_ = preset
+        self._label_index = np.arange(len(self.classes_))
+        self._train(g, d, config, data, y_idx, rng)
+
+    def _train(self, g, d, config, data, y_idx, rng) -> None:
+        trainer = CGANTrainer(g, d, config, self.device_, rng)
+        if self.resume and (Path(self.checkpoint_dir) / CHECKPOINT_NAME).is_file():
+            trainer.load_checkpoint(self.checkpoint_dir)
+        if self.epochs is not None:
+            epochs = self.epochs
+        elif self.max_time is not None:
+            epochs = 10**9  # the time limit ends training
+        else:
+            epochs = epochs_for(config, len(data))
+        trainer.fit(
+            torch.from_numpy(data),
+            torch.from_numpy(y_idx.astype(np.int64)),
+            epochs=epochs,
+            max_time=self.max_time,
+            verbose=bool(self.verbose),
+            checkpoint_dir=self.checkpoint_dir,
+            on_epoch_end=self._run_callbacks if self.callbacks else None,
+        )
+        self.generator_ = trainer.sampling_generator
+        self.discriminator_ = trainer.discriminator
+        self.history_ = trainer.history
+
+    def _run_callbacks(self, trainer) -> None:
+        for callback in self.callbacks:
+            callback(trainer)
+
+    def _use_pretrained(self, data, y_idx, rng) -> None:
+        from .hub import load_generator
+
+        g = load_generator(self.generator)
+        g = g.to(self.device_)
+        self._label_index = _match_classes(self.classes_, g.classes)
+        expected = list(data.shape[1:])
+        if list(g.output_shape) != expected:
+            raise ValueError(
+                f"The generator makes samples of shape {g.output_shape} but X holds samples of shape {expected} "
+                "(channels first). Use a generator trained on data like X, or train one (generator=None)."
+            )
+        self.preset_ = None
+        self.history_ = []
+        self.discriminator_ = None
+        self.generator_ = g
+        if not self.fine_tune:
+            return
+        import copy
+
+        g = copy.deepcopy(g)
+        spec = preset_spec("default" if g.arch == "conv" else "mlp")
+        d_shape = [expected[0], *g.net_size] if g.arch == "conv" else expected
+        d = Discriminator(n_classes=g.n_classes, input_shape=d_shape, arch=g.arch, **spec["discriminator"])
+        init_weights(d, rng)
+        from .presets import TrainConfig
+
+        train = {**spec["train"], **(self.preset_params or {}).get("train", {})}
+        if self.batch_size is not None:
+            train["batch_size"] = self.batch_size
+        config = TrainConfig(**train)
+        self._train(g, d, config, data, self._label_index[y_idx], rng)
+
+    # -- scaling -------------------------------------------------------------------------------
+    def _scale(self, X: np.ndarray, layout: _ImageLayout | None):
+        if layout is not None:
+            x = layout.to_nchw(X)
+            if X.dtype == np.uint8:
+                low, high = 0.0, 255.0
+            else:
+                low, high = float(X.min()), float(X.max())
+                if low >= 0 and high <= 1:
+                    low, high = 0.0, 1.0
+                elif high == low:
+                    high = low + 1.0
+            scaled = (x.astype(np.float32) - low) / (high - low) * 2 - 1
+            return np.ascontiguousarray(scaled, dtype=np.float32), {"range": (low, high)}
+        Xf = X.astype(np.float64)
+        mean, std = Xf.mean(0), Xf.std(0)
+        std[std == 0] = 1.0
+        scaled = ((Xf - mean) / std).astype(np.float32)
+        return scaled, {"mean": mean, "std": std, "min": Xf.min(0), "max": Xf.max(0)}
+
+    def _unscale(self, samples: np.ndarray) -> np.ndarray:
+        """Generated samples (scaled space, N×C×H×W or N×F) back to the input's units, layout and dtype."""
+        s = self._scale_params
+        if self._layout_ is not None:
+            low, high = s["range"]
+            x = (samples.astype(np.float64) + 1) / 2 * (high - low) + low
+            x = np.clip(x, low, high)
+            x = self._layout_.from_nchw(x)
+        else:
+            x = samples.astype(np.float64) * s["std"] + s["mean"]
+            x = np.clip(x, s["min"], s["max"])
+        if np.dtype(self._input_dtype).kind in "iu":
+            x = np.rint(x)
+        return x.astype(self._input_dtype)
+
+    # -- sampling ------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _draw(self, cls_index: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
+        """``n`` scaled samples of generator class ``cls_index``, filtered by the discriminator."""
+        g, d = self.generator_, self.discriminator_
+        keep = self.filter_keep if (self.filter_keep is not None and d is not None) else 1.0
+        n_candidates = n if keep >= 1.0 else math.ceil(n / keep)
+        g.eval()
+        if d is not None:
+            d.eval()
+        samples, scores = [], []
+        for start in range(0, n_candidates, batch_size):
+            m = min(batch_size, n_candidates - start)
+            labels = torch.full((m,), cls_index, dtype=torch.long, device=self.device_)
+            z = torch.randn(m, g.latent_dim, generator=rng).to(self.device_)
+            x = g(z, labels)
+            if keep < 1.0:
+                scores.append(discriminator_confidence(d, x, labels).float().cpu())
+            samples.append(g.resize(x).float().cpu())
+        x = torch.cat(samples)
+        if keep < 1.0:
+            # Stable sort so that ties keep their draw order (reproducible on every platform).
+            best = torch.sort(torch.cat(scores), descending=True, stable=True).indices[:n]
+            x = x[torch.sort(best).values]
+        return x.numpy()
+
+    def sample(self, n_samples, random_state=None):
+        """Draw new synthetic samples from the fitted generator, without retraining.
+
+        Parameters
+        ----------
+        n_samples : dict
+            ``{class_label: count}``.
+        random_state : int, RandomState or None
+            Seed for the draw.
+
+        Returns
+        -------
+        X_new : ndarray
+            Samples in the layout and dtype of the ``X`` given to ``fit_resample``.
+        y_new : ndarray
+            Their labels.
+        """
+        check_is_fitted(self, "generator_")
+        if not isinstance(n_samples, dict):
+            raise TypeError(f"`n_samples` must be a dict {{class_label: count}}. Got {type(n_samples).__name__} instead.")
+        rng = make_torch_generator(random_state)
+        X_new, y_new = [], []
+        for label, n in n_samples.items():
+            pos = np.searchsorted(self.classes_, label)
+            if pos >= len(self.classes_) or self.classes_[pos] != label:
+                raise ValueError(f"`n_samples` has label {label!r}, which was not seen in fit; known labels are {list(self.classes_)}.")
+            if not isinstance(n, Integral) or n < 0:
+                raise ValueError(f"`n_samples[{label!r}]` must be a non-negative integer. Got {n!r} instead.")
+            x = self._unscale(self._draw(int(self._label_index[pos]), int(n), rng)) if n else None
+            if x is not None:
+                X_new.append(x.reshape(int(n), -1))
+                y_new.append(np.full(int(n), label, dtype=self.classes_.dtype))
+        width = int(self.n_features_in_)
+        X_out = np.concatenate(X_new) if X_new else np.empty((0, width), dtype=self._input_dtype)
+        y_out = np.concatenate(y_new) if y_new else np.empty(0, dtype=self.classes_.dtype)
+        if self._sample_shape is not None:
+            X_out = X_out.reshape(len(X_out), *self._sample_shape)
+        return X_out, y_out
+
+    def save_generator(self, save_directory) -> None:
+        """Save the fitted generator as ``config.json`` + ``model.safetensors`` (+ model card)."""
+        check_is_fitted(self, "generator_")
+        from .hub import save_generator
+
+        save_generator(self.generator_, save_directory, history=self.history_)
+
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """Push the fitted generator to the Hugging Face Hub (see :func:`cganbalance.hub.push_to_hub`)."""
+        check_is_fitted(self, "generator_")
+        from .hub import push_to_hub
+
+        return push_to_hub(self.generator_, repo_id, history=self.history_, **kwargs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+
+def _match_classes(labels: np.ndarray, names: list[str]) -> np.ndarray:
+    """Generator label index for each class label: by name, else by position for integers."""
+    index = {name: i for i, name in enumerate(names)}
+    by_name = [index.get(str(label)) for label in labels]
+    if all(i is not None for i in by_name):
+        return np.asarray(by_name, dtype=np.int64)
+    if np.asarray(labels).dtype.kind in "iu" and labels.min() >= 0 and labels.max() < len(names):
+        return np.asarray(labels, dtype=np.int64)
+    missing = [label for label, i in zip(labels, by_name) if i is None]
+    raise ValueError(
+        f"The generator's classes {names} do not cover the labels in y: {missing!r} are unknown. "
+        "Labels are matched by class name, or by index for integer labels."
+    )

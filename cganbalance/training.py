@@ -1,0 +1,353 @@
+"""The adversarial training loop: one discriminator step, one generator step, a fit loop.
+
+Randomness is local: every random draw (weights, noise, batch order, dropout masks) comes
+from one seeded ``torch.Generator``; torch's global RNG is never seeded or read.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils import check_random_state
+
+from .nets import Discriminator, Generator, SeededDropout
+from .presets import TrainConfig
+
+__all__ = ["CGANTrainer", "TrainingDivergedError", "resolve_device", "make_torch_generator"]
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+class TrainingDivergedError(RuntimeError):
+    """Training produced non-finite losses; the networks' outputs would be garbage."""
+
+
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then the CPU; other values are checked.
+
+    Raises
+    ------
+    ValueError
+        For an unknown device string, or a device this machine does not have.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise TypeError(f"`device` must be a string such as 'auto', 'cpu' or 'cuda:0'. Got {device!r} instead.")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"`device` must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. Got {device!r} instead.") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"`device={device!r}` was requested but CUDA is not available on this machine; use 'auto' or 'cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"`device={device!r}`: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"`device={device!r}` was requested but MPS is not available on this machine; use 'auto' or 'cpu'.")
+    elif dev.type != "cpu":
+        raise ValueError(f"`device` must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. Got {device!r} instead.")
+    return dev
+
+
+def make_torch_generator(random_state=None, device="cpu") -> torch.Generator:
+    """A ``torch.Generator`` seeded from ``random_state`` (None, int, RandomState or Generator)."""
+    if isinstance(random_state, torch.Generator):
+        return random_state
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return gen
+
+
+def discriminator_confidence(discriminator: Discriminator, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Probability that ``x`` is a real sample of class ``labels``.
+
+    With an auxiliary head, the "real" probability times the probability of the intended class,
+    so that filtering keeps samples that are both realistic and recognisably of their class.
+    """
+    logit, class_logits = discriminator(x, labels)
+    score = torch.sigmoid(logit)
+    if class_logits is not None:
+        score = score * class_logits.softmax(1).gather(1, labels.long()[:, None]).squeeze(1)
+    return score
+
+
+class CGANTrainer:
+    """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
+
+    Parameters
+    ----------
+    generator, discriminator : Generator, Discriminator
+    config : TrainConfig
+    device : torch.device
+    rng : torch.Generator
+        The only source of randomness (on the CPU; noise is moved to ``device``).
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        discriminator: Discriminator,
+        config: TrainConfig,
+        device: torch.device,
+        rng: torch.Generator,
+    ):
+        self.config = config
+        self.device = device
+        self.rng = rng
+        self.generator = generator.to(device)
+        self.discriminator = discriminator.to(device)
+        for m in self.discriminator.modules():
+            if isinstance(m, SeededDropout):
+                m.generator = rng if device.type == "cpu" else None
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=tuple(config.betas))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=tuple(config.betas))
+        self.ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)
+        self.step = 0
+        self.epoch = 0
+        self.history: list[dict] = []
+
+    @property
+    def sampling_generator(self) -> Generator:
+        """The network to sample from: the EMA copy when there is one."""
+        return self.ema if self.ema is not None else self.generator
+
+    # -- one step each -------------------------------------------------------------------------
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.generator.latent_dim, generator=self.rng).to(self.device)
+
+    def _real_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Real images resized to the size the networks work at (the paper's 64×64)."""
+        size = self.generator.net_size
+        if size is not None and list(x.shape[2:]) != size:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        return x
+
+    def _adversarial_loss(self, logits: torch.Tensor, real: bool, for_generator: bool = False) -> torch.Tensor:
+        if self.config.loss == "hinge":
+            if for_generator:
+                return -logits.mean()
+            return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
+        return F.softplus(-logits).mean() if real else F.softplus(logits).mean()
+
+    def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict:
+        """One update of D on a real batch and as many generated samples of the same labels."""
+        with torch.no_grad():
+            fake = self.generator(self._noise(len(labels)), labels)
+        real_logit, real_cls = self.discriminator(real, labels)
+        fake_logit, _ = self.discriminator(fake.detach(), labels)
+        loss = self._adversarial_loss(real_logit, True) + self._adversarial_loss(fake_logit, False)
+        if real_cls is not None:
+            loss = loss + self.config.aux_weight * F.cross_entropy(real_cls, labels)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return {
+            "d_loss": loss.item(),
+            "d_real": torch.sigmoid(real_logit).mean().item(),
+            "d_fake": torch.sigmoid(fake_logit).mean().item(),
+        }
+
+    def generator_step(self, labels: torch.Tensor) -> dict:
+        """One update of G: make D call its samples of ``labels`` real (and of that class)."""
+        fake = self.generator(self._noise(len(labels)), labels)
+        logit, cls = self.discriminator(fake, labels)
+        loss = self._adversarial_loss(logit, True, for_generator=True)
+        if cls is not None:
+            loss = loss + self.config.aux_weight * F.cross_entropy(cls, labels)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self._update_ema()
+        return {"g_loss": loss.item()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        # Warm-up: early on the average follows the weights closely, so the EMA is not stuck
+        # near the random initialisation when training is short.
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for e, p in zip(self.ema.parameters(), self.generator.parameters()):
+            e.lerp_(p, 1 - decay)
+        for e, b in zip(self.ema.buffers(), self.generator.buffers()):
+            e.copy_(b)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        epochs: int,
+        max_time: float | None = None,
+        verbose: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        on_epoch_end: Callable[["CGANTrainer"], None] | None = None,
+    ) -> "CGANTrainer":
+        """Train until ``epochs`` epochs are done in total or ``max_time`` seconds have passed.
+
+        ``X`` holds scaled samples (``[-1, 1]`` images, standardised rows) and ``y`` integer
+        labels; both stay on the CPU and batches are moved to the device. A resumed trainer
+        (see :meth:`load_checkpoint`) continues from its epoch.
+        """
+        from tqdm.auto import tqdm
+
+        n = len(X)
+        batch_size = min(self.config.batch_size, n)
+        steps_per_epoch = math.ceil(n / batch_size)
+        start = time.perf_counter()
+        self.generator.train()
+        self.discriminator.train()
+        bar = tqdm(
+            total=(epochs - self.epoch) * steps_per_epoch,
+            disable=not verbose,
+            desc="cGAN training",
+            unit="step",
+            dynamic_ncols=True,
+        )
+        out_of_time = False
+        try:
+            while self.epoch < epochs and not out_of_time:
+                order = torch.randperm(n, generator=self.rng)
+                sums: dict[str, float] = {}
+                epoch_start = time.perf_counter()
+                steps = 0
+                for i in range(steps_per_epoch):
+                    idx = order[i * batch_size : (i + 1) * batch_size]
+                    if len(idx) < 2 and steps:  # a batch of one breaks BatchNorm
+                        continue
+                    real = self._real_input(X[idx].to(self.device, non_blocking=True))
+                    labels = y[idx].to(self.device)
+                    logs = self.discriminator_step(real, labels)
+                    logs.update(self.generator_step(labels))
+                    if not all(math.isfinite(v) for v in logs.values()):
+                        raise TrainingDivergedError(
+                            f"Training diverged at epoch {self.epoch + 1}, step {self.step + 1}: losses {logs}. "
+                            "Lower the learning rates, or resume from an earlier checkpoint."
+                        )
+                    self.step += 1
+                    steps += 1
+                    for k, v in logs.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    bar.update(1)
+                    if verbose:
+                        bar.set_postfix(epoch=self.epoch + 1, D=f"{logs['d_loss']:.3f}", G=f"{logs['g_loss']:.3f}")
+                    if max_time is not None and time.perf_counter() - start >= max_time:
+                        out_of_time = True
+                        break
+                self.epoch += 1
+                record = {"epoch": self.epoch, "steps": steps}
+                record.update({k: v / max(steps, 1) for k, v in sums.items()})
+                record["seconds"] = time.perf_counter() - epoch_start
+                record["complete"] = steps == steps_per_epoch
+                self.history.append(record)
+                if on_epoch_end is not None:
+                    on_epoch_end(self)
+                if checkpoint_dir is not None and (self.epoch % checkpoint_every == 0 or out_of_time or self.epoch == epochs):
+                    self.save_checkpoint(checkpoint_dir)
+        finally:
+            bar.close()
+            self.generator.eval()
+            self.discriminator.eval()
+        return self
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict = {"epoch": self.epoch, "step": self.step, "history": self.history, "config": self.config.to_dict()}
+        nets = {"g": self.generator, "d": self.discriminator}
+        if self.ema is not None:
+            nets["ema"] = self.ema
+        for prefix, net in nets.items():
+            for k, v in net.state_dict().items():
+                tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            state = opt.state_dict()
+            meta[prefix] = state["param_groups"]
+            for pid, pstate in state["state"].items():
+                for k, v in pstate.items():
+                    tensors[f"{prefix}.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+        tensors["rng"] = self.rng.get_state()
+        return tensors, meta
+
+    def save_checkpoint(self, directory: str | os.PathLike) -> Path:
+        """Write everything needed to resume into ``directory/checkpoint.safetensors``.
+
+        The file is written to a temporary name and renamed, so a crash never leaves a
+        half-written checkpoint behind.
+        """
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors, meta = self._state_tensors()
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"cganbalance": json.dumps(meta)})
+            os.replace(tmp, directory / CHECKPOINT_NAME)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return directory / CHECKPOINT_NAME
+
+    def load_checkpoint(self, directory: str | os.PathLike) -> "CGANTrainer":
+        """Restore networks, EMA, optimisers, RNG, epoch and history from :meth:`save_checkpoint`."""
+        from safetensors import safe_open
+
+        path = Path(directory) / CHECKPOINT_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"No checkpoint at {str(path)!r}.")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads(f.metadata()["cganbalance"])
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:  # safetensors raises several types for damaged files
+            raise ValueError(f"The checkpoint {str(path)!r} is damaged or not a cganbalance checkpoint: {exc}") from exc
+        nets = {"g": self.generator, "d": self.discriminator}
+        if self.ema is not None:
+            nets["ema"] = self.ema
+        for prefix, net in nets.items():
+            state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"The checkpoint {str(path)!r} does not match this architecture ({prefix}): {exc}"
+                ) from exc
+        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+            state: dict = {"param_groups": meta[prefix], "state": {}}
+            for k, v in tensors.items():
+                parts = k.split(".")
+                if parts[0] == prefix:
+                    state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(self.device) if parts[2] != "step" else v
+            opt.load_state_dict(state)
+        self.rng.set_state(tensors["rng"])
+        self.epoch = int(meta["epoch"])
+        self.step = int(meta["step"])
+        self.history = list(meta["history"])
+        return self
