@@ -360,7 +360,8 @@ class Generator(
         from .hub import check_config, load_weights
 
         check_config(cls, config, source=model_id)
-        model = cls(**{k: config[k] for k in config})
+        with torch.random.fork_rng(devices=[]):  # construction must not consume the caller's RNG
+            model = cls(**{k: config[k] for k in config})
         if os.path.isdir(model_id):
             weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
         else:

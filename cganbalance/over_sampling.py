@@ -293,7 +293,7 @@ class CGANOverSampler(BaseOverSampler):
             n_real = int(counts[np.searchsorted(self.classes_, label)])
             if n_new > 0 and n_real < MIN_SAMPLES_PER_CLASS:
                 raise ValueError(
-                    f"Class {label!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
+                    f"Class {_py(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
                     "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
                 )
         if self.resume and self.checkpoint_dir is None:
@@ -397,7 +397,8 @@ class CGANOverSampler(BaseOverSampler):
         g = copy.deepcopy(g)
         spec = preset_spec("default" if g.arch == "conv" else "mlp")
         d_shape = [expected[0], *g.net_size] if g.arch == "conv" else expected
-        d = Discriminator(n_classes=g.n_classes, input_shape=d_shape, arch=g.arch, **spec["discriminator"])
+        with torch.random.fork_rng(devices=[]):
+            d = Discriminator(n_classes=g.n_classes, input_shape=d_shape, arch=g.arch, **spec["discriminator"])
         init_weights(d, rng)
         from .presets import TrainConfig
 
@@ -493,9 +494,12 @@ class CGANOverSampler(BaseOverSampler):
         for label, n in n_samples.items():
             pos = np.searchsorted(self.classes_, label)
             if pos >= len(self.classes_) or self.classes_[pos] != label:
-                raise ValueError(f"`n_samples` has label {label!r}, which was not seen in fit; known labels are {list(self.classes_)}.")
+                raise ValueError(
+                    f"`n_samples` has label {_py(label)!r}, which was not seen in fit; "
+                    f"known labels are {[_py(c) for c in self.classes_]}."
+                )
             if not isinstance(n, Integral) or n < 0:
-                raise ValueError(f"`n_samples[{label!r}]` must be a non-negative integer. Got {n!r} instead.")
+                raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
             x = self._unscale(self._draw(int(self._label_index[pos]), int(n), rng)) if n else None
             if x is not None:
                 X_new.append(x.reshape(int(n), -1))
@@ -529,6 +533,11 @@ class CGANOverSampler(BaseOverSampler):
         return tags
 
 
+def _py(value):
+    """numpy scalars as plain Python values, for readable messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _match_classes(labels: np.ndarray, names: list[str]) -> np.ndarray:
     """Generator label index for each class label: by name, else by position for integers."""
     index = {name: i for i, name in enumerate(names)}
@@ -537,7 +546,7 @@ def _match_classes(labels: np.ndarray, names: list[str]) -> np.ndarray:
         return np.asarray(by_name, dtype=np.int64)
     if np.asarray(labels).dtype.kind in "iu" and labels.min() >= 0 and labels.max() < len(names):
         return np.asarray(labels, dtype=np.int64)
-    missing = [label for label, i in zip(labels, by_name) if i is None]
+    missing = [_py(label) for label, i in zip(labels, by_name) if i is None]
     raise ValueError(
         f"The generator's classes {names} do not cover the labels in y: {missing!r} are unknown. "
         "Labels are matched by class name, or by index for integer labels."

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
@@ -161,6 +161,16 @@ def build_networks(
             f"Got {data_shape[1]}×{data_shape[2]}; flatten them and use preset='mlp' instead."
         )
     net_size = spec["net_size"] or (data_shape[1:] if image else None)
+    # Module constructors draw default weights from torch's global RNG; fork it so the caller's
+    # random state is left exactly as it was (the real initial weights come from `generator`).
+    with torch.random.fork_rng(devices=[]):
+        g, d = _construct(spec, arch, n_classes, data_shape, net_size, classes, value_range, image)
+    init_weights(g, generator)
+    init_weights(d, generator)
+    return g, d, TrainConfig(**spec["train"])
+
+
+def _construct(spec, arch, n_classes, data_shape, net_size, classes, value_range, image):
     g = Generator(
         n_classes=n_classes,
         output_shape=data_shape,
@@ -172,9 +182,7 @@ def build_networks(
     )
     d_shape = [data_shape[0], *net_size] if image else data_shape
     d = Discriminator(n_classes=n_classes, input_shape=d_shape, arch=arch, **spec["discriminator"])
-    init_weights(g, generator)
-    init_weights(d, generator)
-    return g, d, TrainConfig(**spec["train"])
+    return g, d
 
 
 def epochs_for(config: TrainConfig, n_samples: int) -> int:

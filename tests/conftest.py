@@ -73,6 +73,6 @@ def tiny_tabular():
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
-        n_samples=120, n_features=5, n_informative=3, n_classes=3, weights=[0.6, 0.3, 0.1], random_state=0
+        n_samples=120, n_features=5, n_informative=3, n_classes=3, weights=[0.6, 0.3, 0.1], flip_y=0, random_state=0
     )
     return X, y

@@ -1,0 +1,326 @@
+"""CGANOverSampler: imbalanced-learn semantics, data kinds, determinism and bad input."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from imblearn.pipeline import make_pipeline
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from cganbalance import CGANOverSampler
+
+from .conftest import TINY_IMAGE, TINY_MLP
+
+
+def tab_sampler(**kwargs):
+    params = dict(epochs=1, random_state=0, preset_params=TINY_MLP, device="cpu")
+    params.update(kwargs)
+    return CGANOverSampler(**params)
+
+
+def img_sampler(**kwargs):
+    params = dict(epochs=1, batch_size=16, random_state=0, preset_params=TINY_IMAGE, device="cpu")
+    params.update(kwargs)
+    return CGANOverSampler(**params)
+
+
+# -- sampling_strategy --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        ("auto", {0: 72, 1: 72, 2: 72}),
+        ("not majority", {0: 72, 1: 72, 2: 72}),
+        ("minority", {0: 72, 1: 36, 2: 72}),
+        ("not minority", {0: 72, 1: 72, 2: 12}),
+        ("all", {0: 72, 1: 72, 2: 72}),
+        ({1: 50, 2: 40}, {0: 72, 1: 50, 2: 40}),
+        (lambda y: {2: 30}, {0: 72, 1: 36, 2: 30}),
+    ],
+)
+def test_sampling_strategy_forms(tiny_tabular, strategy, expected):
+    X, y = tiny_tabular
+    assert Counter(y) == {0: 72, 1: 36, 2: 12}
+    X_res, y_res = tab_sampler(sampling_strategy=strategy).fit_resample(X, y)
+    assert dict(Counter(y_res)) == expected
+    assert X_res.shape == (sum(expected.values()), X.shape[1])
+
+
+def test_float_strategy_binary():
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 3), np.array([0] * 40 + [1] * 10)
+    _, y_res = tab_sampler(sampling_strategy=0.5).fit_resample(X, y)
+    assert Counter(y_res) == {0: 40, 1: 20}
+
+
+def test_originals_first_and_untouched(tiny_tabular):
+    X, y = tiny_tabular
+    X_copy, y_copy = X.copy(), y.copy()
+    sampler = tab_sampler()
+    X_res, y_res = sampler.fit_resample(X, y)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    np.testing.assert_array_equal(X_res[: len(X)], X)
+    np.testing.assert_array_equal(y_res[: len(y)], y)
+    assert sampler.n_generated_ == {1: 36, 2: 60}
+    assert not hasattr(sampler, "sample_indices_")
+
+
+def test_tabular_values_inside_observed_range(tiny_tabular):
+    X, y = tiny_tabular
+    X_res, y_res = tab_sampler().fit_resample(X, y)
+    new = X_res[len(X) :]
+    for label in (1, 2):
+        assert new[y_res[len(X) :] == label].shape[0] > 0
+    assert np.all(new >= X.min(0)) and np.all(new <= X.max(0))
+    # synthetic rows are new points, not copies of real rows
+    assert not any((np.abs(X - row).sum(1) == 0).any() for row in new)
+
+
+def test_integer_tabular_stays_integer():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 10, size=(60, 4))
+    y = np.array([0] * 45 + [1] * 15)
+    X_res, _ = tab_sampler().fit_resample(X, y)
+    assert X_res.dtype == X.dtype
+    assert X_res.min() >= 0 and X_res.max() <= 9
+
+
+def test_string_labels_list_input_float32():
+    rng = np.random.RandomState(1)
+    X = rng.randn(40, 3).astype(np.float32)
+    y = ["cat"] * 30 + ["dog"] * 10
+    X_res, y_res = tab_sampler().fit_resample(X, y)
+    assert isinstance(y_res, list) and Counter(y_res) == {"cat": 30, "dog": 30}
+    assert X_res.dtype == np.float32
+    X_res, y_res = tab_sampler().fit_resample(X.tolist(), y)
+    assert isinstance(X_res, list) and len(X_res) == 60
+
+
+def test_pandas_round_trip(tiny_tabular):
+    pd = pytest.importorskip("pandas")
+    X, y = tiny_tabular
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).astype("float32")
+    s = pd.Series(y, name="target")
+    X_res, y_res = tab_sampler().fit_resample(df, s)
+    assert isinstance(X_res, pd.DataFrame) and list(X_res.columns) == list(df.columns)
+    assert isinstance(y_res, pd.Series) and y_res.name == "target"
+    assert (X_res.dtypes == "float32").all()
+    assert len(X_res) == len(y_res) == 3 * 72
+
+
+# -- scikit-learn integration -------------------------------------------------------------------
+def test_pipeline_cross_val_and_grid_search(tiny_tabular):
+    X, y = tiny_tabular
+    pipe = make_pipeline(tab_sampler(), LogisticRegression(max_iter=200))
+    scores = cross_val_score(pipe, X, y, cv=3, scoring="balanced_accuracy")
+    assert scores.shape == (3,) and np.all(scores > 0.3)
+    grid = GridSearchCV(pipe, {"cganoversampler__filter_keep": [None, 0.5]}, cv=2, scoring="balanced_accuracy")
+    grid.fit(X, y)
+    assert grid.best_params_["cganoversampler__filter_keep"] in (None, 0.5)
+
+
+def test_clone_and_params_round_trip():
+    sampler = CGANOverSampler(sampling_strategy={1: 10}, epochs=3, preset="mlp", image_shape=None, filter_keep=None)
+    params = sampler.get_params()
+    twin = clone(sampler)
+    assert twin.get_params() == params
+    twin.set_params(epochs=7, preset="default")
+    assert twin.epochs == 7 and twin.preset == "default" and sampler.epochs == 3
+
+
+def test_clone_does_not_copy_fitted_state(tiny_tabular):
+    X, y = tiny_tabular
+    sampler = tab_sampler().fit(X, y)
+    assert hasattr(sampler, "generator_")
+    assert not hasattr(clone(sampler), "generator_")
+
+
+# -- determinism --------------------------------------------------------------------------------
+def test_same_random_state_bit_identical(tiny_tabular, tiny_images):
+    X, y = tiny_tabular
+    a, _ = tab_sampler(random_state=3).fit_resample(X, y)
+    b, _ = tab_sampler(random_state=3).fit_resample(X, y)
+    c, _ = tab_sampler(random_state=4).fit_resample(X, y)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    Xi, yi = tiny_images
+    a, _ = img_sampler(random_state=3).fit_resample(Xi, yi)
+    b, _ = img_sampler(random_state=3).fit_resample(Xi, yi)
+    assert np.array_equal(a, b)
+
+
+def test_global_rng_untouched(tiny_tabular):
+    X, y = tiny_tabular
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected_t, expected_n = torch.rand(1), np.random.rand()
+    torch.manual_seed(123)
+    np.random.seed(123)
+    tab_sampler(random_state=0).fit_resample(X, y)
+    assert torch.rand(1) == expected_t and np.random.rand() == expected_n
+
+
+# -- images -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["NHW", "NHWC", "NCHW", "rows"])
+def test_image_layouts_round_trip(tiny_images, layout):
+    X, y = tiny_images
+    kwargs = {}
+    if layout == "NHWC":
+        X = np.repeat(X[..., None], 3, axis=3)
+    elif layout == "NCHW":
+        X = np.repeat(X[:, None], 3, axis=1)
+    elif layout == "rows":
+        X = X.reshape(len(X), -1)
+        kwargs["image_shape"] = (16, 16)
+    X_copy = X.copy()
+    sampler = img_sampler(**kwargs)
+    X_res, y_res = sampler.fit_resample(X, y)
+    np.testing.assert_array_equal(X, X_copy)
+    assert X_res.shape == (90, *X.shape[1:])
+    assert X_res.dtype == np.uint8
+    np.testing.assert_array_equal(X_res[:60], X)
+    channels = 3 if layout in ("NHWC", "NCHW") else 1
+    assert sampler.generator_.output_shape == [channels, 16, 16]
+    assert Counter(y_res) == {0: 30, 1: 30, 2: 30}
+
+
+def test_float_images_keep_range_and_dtype(tiny_images):
+    X, y = tiny_images
+    Xf = (X / 255.0).astype(np.float32)
+    X_res, _ = img_sampler().fit_resample(Xf, y)
+    assert X_res.dtype == np.float32 and X_res.min() >= 0 and X_res.max() <= 1
+
+
+def test_paper_preset_resizes_to_input(tiny_images):
+    X, y = tiny_images
+    tiny_paper = {"generator": {"latent_dim": 8, "widths": [16, 8, 8, 4]}, "discriminator": {"widths": [8, 8, 8, 8]}}
+    sampler = img_sampler(preset="paper", preset_params=tiny_paper)
+    X_res, _ = sampler.fit_resample(X, y)
+    assert X_res.shape == (90, 16, 16)
+    assert sampler.generator_.net_size == [64, 64]
+    assert sampler.generator_.generate([0, 1]).shape == (2, 1, 16, 16)
+
+
+def test_fitted_attributes_and_more_samples(tiny_images):
+    X, y = tiny_images
+    sampler = img_sampler(epochs=2)
+    sampler.fit_resample(X, y)
+    assert [h["epoch"] for h in sampler.history_] == [1, 2]
+    assert all(np.isfinite(h["d_loss"]) and np.isfinite(h["g_loss"]) for h in sampler.history_)
+    assert sampler.device_ == torch.device("cpu")
+    assert sampler.preset_ == "default"
+    X_new, y_new = sampler.sample({2: 5, 0: 3}, random_state=0)
+    assert X_new.shape == (8, 16, 16) and X_new.dtype == np.uint8
+    assert list(y_new) == [2] * 5 + [0] * 3
+    X_again, _ = sampler.sample({2: 5, 0: 3}, random_state=0)
+    np.testing.assert_array_equal(X_new, X_again)
+    with pytest.raises(ValueError, match="not seen in fit"):
+        sampler.sample({7: 1})
+
+
+def test_filtering_changes_selection(tiny_tabular):
+    X, y = tiny_tabular
+    kept, _ = tab_sampler(filter_keep=0.5).fit_resample(X, y)
+    unfiltered, _ = tab_sampler(filter_keep=None).fit_resample(X, y)
+    assert kept.shape == unfiltered.shape
+    assert not np.array_equal(kept, unfiltered)
+
+
+def test_max_time_budget_stops_training(tiny_tabular):
+    X, y = tiny_tabular
+    sampler = tab_sampler(epochs=None, max_time=0.05)
+    sampler.fit_resample(X, y)
+    assert 1 <= len(sampler.history_) < 1000
+
+
+def test_verbose_progress_bar(tiny_tabular, capsys):
+    X, y = tiny_tabular
+    tab_sampler(verbose=True).fit_resample(X, y)
+    err = capsys.readouterr().err
+    assert "cGAN training" in err and "D=" in err and "G=" in err
+
+
+# -- bad input ----------------------------------------------------------------------------------
+def test_nan_and_inf_rejected(tiny_tabular):
+    X, y = tiny_tabular
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[3, 1] = bad
+        with pytest.raises(ValueError, match="Input X contains"):
+            tab_sampler().fit_resample(Xb, y)
+
+
+def test_single_class_rejected(tiny_tabular):
+    X, _ = tiny_tabular
+    with pytest.raises(ValueError, match="more than 1 class"):
+        tab_sampler().fit_resample(X, np.zeros(len(X)))
+
+
+def test_class_with_one_sample_rejected():
+    X = np.random.RandomState(0).randn(21, 3)
+    y = np.array([0] * 20 + [1])
+    with pytest.raises(ValueError, match=r"Class 1 has 1 sample\(s\).*at least 2"):
+        tab_sampler().fit_resample(X, y)
+
+
+def test_image_shape_mismatch(tiny_images):
+    X, y = tiny_images
+    with pytest.raises(ValueError, match=r"image_shape=\(10, 10\).*100 values per row.*256 columns"):
+        img_sampler(image_shape=(10, 10)).fit_resample(X.reshape(60, -1), y)
+    with pytest.raises(ValueError, match="does not match the images in X"):
+        img_sampler(image_shape=(8, 32)).fit_resample(X, y)
+    with pytest.raises(ValueError, match="image_shape"):
+        img_sampler(image_shape=(16, -16)).fit_resample(X.reshape(60, -1), y)
+
+
+def test_sparse_rejected(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(TypeError, match="Sparse data"):
+        tab_sampler().fit_resample(sp.csr_matrix(X), y)
+
+
+def test_multilabel_rejected(tiny_tabular):
+    X, _ = tiny_tabular
+    Y = np.zeros((len(X), 3), dtype=int)
+    Y[:, 0] = 1
+    Y[::2, 1] = 1
+    with pytest.raises(ValueError, match="Multilabel"):
+        tab_sampler().fit_resample(X, Y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"preset": "huge"}, "'preset' parameter"),
+        ({"epochs": 0}, "'epochs' parameter"),
+        ({"filter_keep": 1.5}, "'filter_keep' parameter"),
+        ({"device": 3}, "'device' parameter"),
+    ],
+)
+def test_bad_parameters(tiny_tabular, params, match):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match=match):
+        tab_sampler(**params).fit_resample(X, y)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        tab_sampler(device="cuda").fit_resample(X, y)
+
+
+def test_unknown_device_string(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match="`device` must be"):
+        tab_sampler(device="tpu").fit_resample(X, y)
+
+
+def test_resume_needs_checkpoint_dir(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        tab_sampler(resume=True).fit_resample(X, y)
