@@ -354,7 +354,7 @@ class CGANOverSampler(BaseOverSampler):
         if self.epochs is not None:
             epochs = self.epochs
         elif self.max_time is not None:
-            epochs = 10**9  # the time limit ends training
+            epochs = None  # the time limit ends training
         else:
             epochs = epochs_for(config, len(data))
         trainer.fit(

@@ -201,7 +201,7 @@ class CGANTrainer:
         X: torch.Tensor,
         y: torch.Tensor,
         *,
-        epochs: int,
+        epochs: int | None,
         max_time: float | None = None,
         verbose: bool = False,
         checkpoint_dir: str | os.PathLike | None = None,
@@ -210,12 +210,16 @@ class CGANTrainer:
     ) -> "CGANTrainer":
         """Train until ``epochs`` epochs are done in total or ``max_time`` seconds have passed.
 
+        ``epochs=None`` trains until ``max_time`` (which is then required).
+
         ``X`` holds scaled samples (``[-1, 1]`` images, standardised rows) and ``y`` integer
         labels; both stay on the CPU and batches are moved to the device. A resumed trainer
         (see :meth:`load_checkpoint`) continues from its epoch.
         """
         from tqdm.auto import tqdm
 
+        if epochs is None and max_time is None:
+            raise ValueError("Give `epochs`, `max_time` or both: training needs a budget.")
         n = len(X)
         batch_size = min(self.config.batch_size, n)
         steps_per_epoch = math.ceil(n / batch_size)
@@ -223,7 +227,7 @@ class CGANTrainer:
         self.generator.train()
         self.discriminator.train()
         bar = tqdm(
-            total=(epochs - self.epoch) * steps_per_epoch,
+            total=(epochs - self.epoch) * steps_per_epoch if epochs is not None else None,
             disable=not verbose,
             desc="cGAN training",
             unit="step",
@@ -231,7 +235,7 @@ class CGANTrainer:
         )
         out_of_time = False
         try:
-            while self.epoch < epochs and not out_of_time:
+            while (epochs is None or self.epoch < epochs) and not out_of_time:
                 order = torch.randperm(n, generator=self.rng)
                 sums: dict[str, float] = {}
                 epoch_start = time.perf_counter()

@@ -1,0 +1,108 @@
+"""The training loop: checkpoints, resuming, divergence, devices, seeding."""
+
+import numpy as np
+import pytest
+import torch
+
+from cganbalance import CGANOverSampler, TrainingDivergedError
+from cganbalance.presets import build_networks
+from cganbalance.training import CHECKPOINT_NAME, CGANTrainer, make_torch_generator, resolve_device
+
+from .conftest import TINY_IMAGE
+
+
+def _sampler(**kwargs):
+    params = dict(batch_size=16, random_state=0, preset_params=TINY_IMAGE, device="cpu")
+    params.update(kwargs)
+    return CGANOverSampler(**params)
+
+
+def _weights(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_resumed_run_matches_uninterrupted(tiny_images, tmp_path):
+    X, y = tiny_images
+    full = _sampler(epochs=4).fit(X, y)
+    _sampler(epochs=2, checkpoint_dir=tmp_path).fit(X, y)
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    resumed = _sampler(epochs=4, checkpoint_dir=tmp_path, resume=True).fit(X, y)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+    a, b = _weights(full.generator_), _weights(resumed.generator_)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    np.testing.assert_array_equal(full.sample({2: 4}, random_state=1)[0], resumed.sample({2: 4}, random_state=1)[0])
+
+
+def test_resume_without_checkpoint_starts_fresh(tiny_images, tmp_path):
+    X, y = tiny_images
+    sampler = _sampler(epochs=1, checkpoint_dir=tmp_path / "new", resume=True).fit(X, y)
+    assert len(sampler.history_) == 1
+    assert (tmp_path / "new" / CHECKPOINT_NAME).is_file()
+
+
+def test_checkpoint_leaves_no_temporary_files(tiny_images, tmp_path):
+    X, y = tiny_images
+    _sampler(epochs=2, checkpoint_dir=tmp_path).fit(X, y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
+
+
+def test_damaged_checkpoint_is_a_clear_error(tiny_images, tmp_path):
+    X, y = tiny_images
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="damaged"):
+        _sampler(epochs=1, checkpoint_dir=tmp_path, resume=True).fit(X, y)
+
+
+def test_checkpoint_of_other_architecture_is_a_clear_error(tiny_images, tmp_path):
+    X, y = tiny_images
+    _sampler(epochs=1, checkpoint_dir=tmp_path).fit(X, y)
+    other = {"generator": {"latent_dim": 8, "widths": [32, 8, 8, 4]}, "discriminator": {"widths": [8, 8, 8]}}
+    with pytest.raises(ValueError, match="does not match this architecture"):
+        _sampler(epochs=2, checkpoint_dir=tmp_path, resume=True, preset_params=other).fit(X, y)
+
+
+def test_non_finite_loss_stops_training(monkeypatch):
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_torch_generator(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    monkeypatch.setattr(trainer, "discriminator_step", lambda real, labels: {"d_loss": float("nan")})
+    X, y = torch.randn(20, 3), torch.tensor([0, 1] * 10)
+    with pytest.raises(TrainingDivergedError, match="diverged at epoch 1, step 1"):
+        trainer.fit(X, y, epochs=1)
+
+
+def test_fit_needs_a_budget():
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3])
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    with pytest.raises(ValueError, match="budget"):
+        trainer.fit(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]), epochs=None)
+
+
+def test_ema_warms_up_quickly():
+    g, d, config = build_networks("default", n_classes=2, data_shape=[1, 8, 8], generator=make_torch_generator(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    X, y = torch.rand(32, 1, 8, 8) * 2 - 1, torch.tensor([0, 1] * 16)
+    trainer.fit(X, y, epochs=3)
+    # with a fixed 0.999 decay the average would still be ~99% the initial weights after 6 steps
+    gap_ema = sum((e - p).abs().sum() for e, p in zip(trainer.ema.parameters(), g.parameters()))
+    assert trainer.sampling_generator is trainer.ema
+    assert gap_ema < 0.5 * sum(p.abs().sum() for p in g.parameters())
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(TypeError, match="device"):
+        resolve_device(0)
+    with pytest.raises(ValueError, match="`device` must be"):
+        resolve_device("gpu")
+
+
+def test_torch_generator_from_random_state():
+    a = torch.randn(3, generator=make_torch_generator(5))
+    b = torch.randn(3, generator=make_torch_generator(np.random.RandomState(5)))
+    assert torch.equal(a, torch.randn(3, generator=make_torch_generator(5)))
+    assert torch.equal(a, b)  # an int seeds a RandomState, exactly as check_random_state does
+    assert not torch.equal(a, torch.randn(3, generator=make_torch_generator(6)))
+    g = torch.Generator().manual_seed(1)
+    assert make_torch_generator(g) is g
