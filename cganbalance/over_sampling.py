@@ -134,6 +134,12 @@ class CGANOverSampler(BaseOverSampler):
         Continue from the checkpoint in ``checkpoint_dir`` if there is one. A resumed run gives
         the same result as an uninterrupted one on the CPU for the same ``random_state``.
 
+    on_divergence : {{"raise", "rollback"}}, default="raise"
+        What to do when training diverges (a non-finite loss, or a discriminator that tells
+        real from generated samples perfectly for a whole epoch): raise
+        :class:`~cganbalance.TrainingDivergedError`, or restore the last checkpoint in
+        ``checkpoint_dir`` and stop training there with a warning.
+
     callbacks : list of callable, default=None
         Each is called as ``callback(trainer)`` after every epoch (for sample grids, logging).
 
@@ -193,6 +199,7 @@ class CGANOverSampler(BaseOverSampler):
         "preset_params": [dict, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "resume": ["boolean"],
+        "on_divergence": [StrOptions({"raise", "rollback"})],
         "callbacks": [list, tuple, None],
         "verbose": ["verbose"],
     }
@@ -214,6 +221,7 @@ class CGANOverSampler(BaseOverSampler):
         preset_params=None,
         checkpoint_dir=None,
         resume=False,
+        on_divergence="raise",
         callbacks=None,
         verbose=False,
     ):
@@ -231,6 +239,7 @@ class CGANOverSampler(BaseOverSampler):
         self.preset_params = preset_params
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
+        self.on_divergence = on_divergence
         self.callbacks = callbacks
         self.verbose = verbose
 
@@ -364,6 +373,7 @@ class CGANOverSampler(BaseOverSampler):
             max_time=self.max_time,
             verbose=bool(self.verbose),
             checkpoint_dir=self.checkpoint_dir,
+            on_divergence=self.on_divergence,
             on_epoch_end=self._run_callbacks if self.callbacks else None,
         )
         self.generator_ = trainer.sampling_generator

@@ -207,10 +207,18 @@ class CGANTrainer:
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: int = 1,
         on_epoch_end: Callable[["CGANTrainer"], None] | None = None,
+        on_divergence: str = "raise",
     ) -> "CGANTrainer":
         """Train until ``epochs`` epochs are done in total or ``max_time`` seconds have passed.
 
         ``epochs=None`` trains until ``max_time`` (which is then required).
+
+        Divergence — a non-finite loss, or an epoch in which the discriminator tells real from
+        generated samples perfectly (mean D(real) > 0.99 and D(fake) < 0.01, so the generator
+        learns nothing more) — raises :class:`TrainingDivergedError` with
+        ``on_divergence="raise"``. With ``"rollback"`` the networks, optimisers and RNG are
+        restored from the last checkpoint in ``checkpoint_dir`` (written before the divergence)
+        and training stops there with a warning.
 
         ``X`` holds scaled samples (``[-1, 1]`` images, standardised rows) and ``y`` integer
         labels; both stay on the CPU and batches are moved to the device. A resumed trainer
@@ -218,11 +226,14 @@ class CGANTrainer:
         """
         from tqdm.auto import tqdm
 
+        if on_divergence not in ("raise", "rollback"):
+            raise ValueError(f"`on_divergence` must be 'raise' or 'rollback'. Got {on_divergence!r} instead.")
+        if on_divergence == "rollback" and checkpoint_dir is None:
+            raise ValueError("`on_divergence='rollback'` needs `checkpoint_dir` to roll back to.")
         if epochs is None and max_time is None:
             raise ValueError("Give `epochs`, `max_time` or both: training needs a budget.")
-        n = len(X)
-        batch_size = min(self.config.batch_size, n)
-        steps_per_epoch = math.ceil(n / batch_size)
+        batch_size = min(self.config.batch_size, len(X))
+        steps_per_epoch = math.ceil(len(X) / batch_size)
         start = time.perf_counter()
         self.generator.train()
         self.discriminator.train()
@@ -233,51 +244,72 @@ class CGANTrainer:
             unit="step",
             dynamic_ncols=True,
         )
-        out_of_time = False
         try:
-            while (epochs is None or self.epoch < epochs) and not out_of_time:
-                order = torch.randperm(n, generator=self.rng)
-                sums: dict[str, float] = {}
-                epoch_start = time.perf_counter()
-                steps = 0
-                for i in range(steps_per_epoch):
-                    idx = order[i * batch_size : (i + 1) * batch_size]
-                    if len(idx) < 2 and steps:  # a batch of one breaks BatchNorm
-                        continue
-                    real = self._real_input(X[idx].to(self.device, non_blocking=True))
-                    labels = y[idx].to(self.device)
-                    logs = self.discriminator_step(real, labels)
-                    logs.update(self.generator_step(labels))
-                    if not all(math.isfinite(v) for v in logs.values()):
-                        raise TrainingDivergedError(
-                            f"Training diverged at epoch {self.epoch + 1}, step {self.step + 1}: losses {logs}. "
-                            "Lower the learning rates, or resume from an earlier checkpoint."
-                        )
-                    self.step += 1
-                    steps += 1
-                    for k, v in logs.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    bar.update(1)
-                    if verbose:
-                        bar.set_postfix(epoch=self.epoch + 1, D=f"{logs['d_loss']:.3f}", G=f"{logs['g_loss']:.3f}")
-                    if max_time is not None and time.perf_counter() - start >= max_time:
-                        out_of_time = True
-                        break
-                self.epoch += 1
-                record = {"epoch": self.epoch, "steps": steps}
-                record.update({k: v / max(steps, 1) for k, v in sums.items()})
-                record["seconds"] = time.perf_counter() - epoch_start
-                record["complete"] = steps == steps_per_epoch
-                self.history.append(record)
-                if on_epoch_end is not None:
-                    on_epoch_end(self)
-                if checkpoint_dir is not None and (self.epoch % checkpoint_every == 0 or out_of_time or self.epoch == epochs):
-                    self.save_checkpoint(checkpoint_dir)
+            self._loop(X, y, epochs, max_time, start, batch_size, steps_per_epoch, bar, verbose,
+                       checkpoint_dir, checkpoint_every, on_epoch_end)
+        except TrainingDivergedError as exc:
+            if on_divergence == "raise" or not (Path(checkpoint_dir) / CHECKPOINT_NAME).is_file():
+                raise
+            import warnings
+
+            self.load_checkpoint(checkpoint_dir)
+            warnings.warn(f"{exc} Rolled back to the checkpoint of epoch {self.epoch} and stopped.", RuntimeWarning, stacklevel=2)
         finally:
             bar.close()
             self.generator.eval()
             self.discriminator.eval()
         return self
+
+    def _loop(self, X, y, epochs, max_time, start, batch_size, steps_per_epoch, bar, verbose,
+              checkpoint_dir, checkpoint_every, on_epoch_end) -> None:
+        """The epoch loop of :meth:`fit` (which validates the arguments and handles divergence)."""
+        n = len(X)
+        out_of_time = False
+        while (epochs is None or self.epoch < epochs) and not out_of_time:
+            order = torch.randperm(n, generator=self.rng)
+            sums: dict[str, float] = {}
+            epoch_start = time.perf_counter()
+            steps = 0
+            for i in range(steps_per_epoch):
+                idx = order[i * batch_size : (i + 1) * batch_size]
+                if len(idx) < 2 and steps:  # a batch of one breaks BatchNorm
+                    continue
+                real = self._real_input(X[idx].to(self.device, non_blocking=True))
+                labels = y[idx].to(self.device)
+                logs = self.discriminator_step(real, labels)
+                logs.update(self.generator_step(labels))
+                if not all(math.isfinite(v) for v in logs.values()):
+                    raise TrainingDivergedError(
+                        f"Training diverged at epoch {self.epoch + 1}, step {self.step + 1}: losses {logs}. "
+                        "Lower the learning rates, or resume from an earlier checkpoint."
+                    )
+                self.step += 1
+                steps += 1
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.update(1)
+                if verbose:
+                    bar.set_postfix(epoch=self.epoch + 1, D=f"{logs['d_loss']:.3f}", G=f"{logs['g_loss']:.3f}")
+                if max_time is not None and time.perf_counter() - start >= max_time:
+                    out_of_time = True
+                    break
+            self.epoch += 1
+            record = {"epoch": self.epoch, "steps": steps}
+            record.update({k: v / max(steps, 1) for k, v in sums.items()})
+            record["seconds"] = time.perf_counter() - epoch_start
+            record["complete"] = steps == steps_per_epoch
+            if record.get("d_real", 0.5) > 0.99 and record.get("d_fake", 0.5) < 0.01:
+                raise TrainingDivergedError(
+                    f"The discriminator collapsed in epoch {self.epoch}: it tells real from generated samples "
+                    f"perfectly (mean D(real)={record['d_real']:.4f}, D(fake)={record['d_fake']:.4f}), so the "
+                    "generator no longer learns. Lower the discriminator's learning rate or resume from an "
+                    "earlier checkpoint."
+                )
+            self.history.append(record)
+            if on_epoch_end is not None:
+                on_epoch_end(self)
+            if checkpoint_dir is not None and (self.epoch % checkpoint_every == 0 or out_of_time or self.epoch == epochs):
+                self.save_checkpoint(checkpoint_dir)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:

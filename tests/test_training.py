@@ -106,3 +106,42 @@ def test_torch_generator_from_random_state():
     assert not torch.equal(a, torch.randn(3, generator=make_torch_generator(6)))
     g = torch.Generator().manual_seed(1)
     assert make_torch_generator(g) is g
+
+
+def _collapse_from_epoch(trainer_cls, monkeypatch, epoch):
+    """Make the discriminator report a perfect separation from ``epoch`` on."""
+    real_step = trainer_cls.discriminator_step
+
+    def step(self, real, labels):
+        logs = real_step(self, real, labels)
+        if self.epoch + 1 >= epoch:
+            logs.update(d_real=1.0, d_fake=0.0)
+        return logs
+
+    monkeypatch.setattr(trainer_cls, "discriminator_step", step)
+
+
+def test_collapsed_discriminator_raises(tiny_images, monkeypatch):
+    X, y = tiny_images
+    _collapse_from_epoch(CGANTrainer, monkeypatch, epoch=2)
+    with pytest.raises(TrainingDivergedError, match="collapsed in epoch 2"):
+        _sampler(epochs=3).fit(X, y)
+
+
+def test_collapsed_discriminator_rolls_back(tiny_images, monkeypatch, tmp_path):
+    X, y = tiny_images
+    reference = _sampler(epochs=1).fit(X, y)
+    _collapse_from_epoch(CGANTrainer, monkeypatch, epoch=2)
+    with pytest.warns(RuntimeWarning, match="Rolled back to the checkpoint of epoch 1"):
+        sampler = _sampler(epochs=3, checkpoint_dir=tmp_path, on_divergence="rollback").fit(X, y)
+    assert [h["epoch"] for h in sampler.history_] == [1]
+    a, b = _weights(reference.generator_), _weights(sampler.generator_)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    X_new, _ = sampler.sample({2: 3}, random_state=0)
+    assert X_new.shape == (3, 16, 16)
+
+
+def test_rollback_needs_checkpoint_dir(tiny_images):
+    X, y = tiny_images
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        _sampler(epochs=1, on_divergence="rollback").fit(X, y)
