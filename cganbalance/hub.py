@@ -5,32 +5,42 @@ Resolution order of :func:`from_pretrained` ``name``:
 1. a :class:`~cganbalance.nets.Generator` object is returned as it is;
 2. an existing local directory is loaded from disk;
 3. a registered alias (``"fer2013-cgan"``) loads the copy embedded in this package when no
-   ``revision`` is asked for, so it works offline on a fresh install; with ``revision`` it is
-   downloaded from the alias's Hub repository;
-4. anything else is a Hub repo id (``"org/name"``), downloaded through ``huggingface_hub``'s
+   ``revision`` is asked for, so it works offline on a fresh install; with ``revision`` (or when
+   the embedded weights are absent) it is downloaded from the alias's Hub repository;
+4. anything else must be a Hub repo id (``"org/name"``), downloaded through ``huggingface_hub``'s
    cache (with ``HF_HUB_OFFLINE=1``, only the cache is read).
 
-Nothing is ever unpickled: weights are read from ``model.safetensors`` only, and the
-``config.json`` is checked field by field before any network is built.
+Nothing is ever unpickled: weights are read from ``model.safetensors`` only, and ``config.json``
+is checked field by field (names and types) before any network is built. Missing files raise
+``FileNotFoundError``; files that are present but wrong raise ``ValueError``.
 """
 
 from __future__ import annotations
 
-import inspect
+import collections.abc
 import json
 import os
+import secrets
 import shutil
 import tempfile
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import constants
 
 from .nets import Generator
 
 __all__ = ["ALIASES", "PretrainedAlias", "from_pretrained", "save_generator", "push_to_hub"]
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+CONFIG_NAME = constants.CONFIG_NAME
+WEIGHTS_NAME = constants.SAFETENSORS_SINGLE_FILE
+#: Files a saved generator folder may hold; ``save_generator`` replaces only such folders.
+_FOLDER_FILES = {CONFIG_NAME, WEIGHTS_NAME, "README.md", ".gitattributes"}
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 @dataclass(frozen=True)
@@ -52,59 +62,152 @@ ALIASES: dict[str, PretrainedAlias] = {
     ),
 }
 
-_TYPES = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+# -- checking what is read -------------------------------------------------------------------
+def _matches(value, hint) -> bool:
+    """Whether a JSON value fits a constructor annotation (int, float, str, bool, Sequence[...], X | None)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (collections.abc.Sequence, list, tuple):
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    return False
 
 
-def check_config(cls, config: dict | None, source: str) -> None:
+def check_config(cls, config, source: str) -> None:
     """Check a ``config.json`` against ``cls.__init__``: no missing, extra or ill-typed fields."""
     if not isinstance(config, dict):
-        raise ValueError(f"{source}: config.json is missing or is not a JSON object.")
-    params = {
-        name: p
-        for name, p in inspect.signature(cls.__init__).parameters.items()
-        if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
-    }
-    extra = sorted(set(config) - set(params))
-    missing = sorted(set(params) - set(config))
+        raise ValueError(f"{source}: config.json must hold a JSON object. Got {type(config).__name__} instead.")
+    hints = typing.get_type_hints(cls.__init__)
+    hints.pop("return", None)
+    extra = sorted(set(config) - set(hints))
+    missing = sorted(set(hints) - set(config))
     if extra or missing:
-        raise ValueError(f"{source}: config.json does not match {cls.__name__}: missing fields {missing}, unknown fields {extra}.")
+        raise ValueError(
+            f"{source}: config.json does not match {cls.__name__}: missing fields {missing}, unknown fields {extra}."
+        )
     for name, value in config.items():
-        default = params[name].default
-        if value is None:
-            continue
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            ok = isinstance(value, _TYPES[type(default)]) and not isinstance(value, bool)
-        elif isinstance(default, str):
-            ok = isinstance(value, str)
-        else:  # sequences (possibly defaulting to None)
-            ok = isinstance(value, list) and all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in value)
-        if not ok:
-            raise ValueError(f"{source}: config.json field {name!r} has an ill-typed value {value!r}.")
+        if not _matches(value, hints[name]):
+            expected = getattr(hints[name], "__name__", None) or str(hints[name]).replace("typing.", "")
+            raise ValueError(
+                f"{source}: config.json field {name!r} must be {expected}. Got {value!r} ({type(value).__name__}) instead."
+            )
 
 
-def load_weights(model: torch.nn.Module, path: str | os.PathLike, map_location="cpu") -> None:
-    """Load ``model.safetensors`` into ``model`` strictly (every tensor present and shaped right)."""
+def read_config(path, source: str) -> dict:
+    """Parse a ``config.json``; a missing file is a ``FileNotFoundError``, bad JSON a ``ValueError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{source}: no {CONFIG_NAME}. A generator folder holds {CONFIG_NAME} and {WEIGHTS_NAME}."
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{source}: {CONFIG_NAME} is not valid JSON ({exc}).") from exc
+
+
+def build_generator(config, source: str, cls=Generator) -> Generator:
+    """An untrained ``cls`` built from a checked ``config.json``."""
+    check_config(cls, config, source)
+    try:
+        with torch.random.fork_rng(devices=[]):  # construction must not consume the caller's RNG
+            return cls(**config)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{source}: {CONFIG_NAME} does not describe a valid {cls.__name__} ({exc}).") from exc
+
+
+def load_weights(model: torch.nn.Module, path, map_location="cpu") -> None:
+    """Load ``model.safetensors`` into ``model`` strictly (every tensor present and shaped right)
+    and move the model to ``map_location``."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = str(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No weights file at {path!r} (expected model.safetensors).")
+    path = Path(path)
+    if not path.is_file():
+        pickles = sorted(p.name for p in path.parent.glob("*") if p.suffix in _PICKLE_SUFFIXES)
+        hint = (
+            f" The folder holds {pickles}: cganbalance reads safetensors only and never unpickles weights."
+            if pickles
+            else ""
+        )
+        raise FileNotFoundError(f"No {WEIGHTS_NAME} at {str(path)!r}.{hint}")
     try:
-        state = load_file(path, device=str(map_location))
-    except Exception as exc:  # safetensors raises SafetensorError, OSError, ...
-        raise ValueError(f"{path}: model.safetensors is truncated or corrupted ({exc}).") from exc
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path}: {WEIGHTS_NAME} is truncated or corrupted ({exc}).") from exc
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
         raise ValueError(
-            f"{path}: the weights do not match config.json: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"{path}: the weights do not match {CONFIG_NAME}: missing {missing[:5]}, unexpected {unexpected[:5]}, "
             f"wrong shapes {wrong[:5]}."
         )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    model.to(map_location)
+
+
+def load_folder(folder, *, source: str | None = None, map_location="cpu") -> Generator:
+    """Load a generator saved by :func:`save_generator` (``config.json`` + ``model.safetensors``)."""
+    folder = Path(folder)
+    source = source or str(folder)
+    model = build_generator(read_config(folder / CONFIG_NAME, source), source)
+    load_weights(model, folder / WEIGHTS_NAME, map_location=map_location)
+    return model.eval()
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _hub_file(repo_id: str, filename: str, revision: str | None, note: str, **hub_kwargs) -> str:
+    """``hf_hub_download`` with errors that say what is missing and why the Hub was not asked."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+
+    where = f"{repo_id!r} (revision {revision or constants.DEFAULT_REVISION!r})"
+    try:
+        return hf_hub_download(repo_id, filename, revision=revision, **hub_kwargs)
+    except LocalEntryNotFoundError as exc:
+        if constants.is_offline_mode():
+            reason = "the Hub is offline (HF_HUB_OFFLINE=1)"
+        elif hub_kwargs.get("local_files_only"):
+            reason = "`local_files_only=True`"
+        else:
+            reason = f"the Hub could not be reached ({exc.__cause__ or exc})"
+        raise FileNotFoundError(f"{note}{filename} of {where} is not in the local Hugging Face cache and {reason}.") from exc
+    except EntryNotFoundError as exc:
+        hint = " (cganbalance loads safetensors weights only, never pickles)" if filename == WEIGHTS_NAME else ""
+        raise FileNotFoundError(f"{note}{where} has no {filename}{hint}.") from exc
+
+
+def _from_hub(repo_id: str, revision: str | None, map_location, note: str = "", **hub_kwargs) -> Generator:
+    source = f"{repo_id} (Hub)"
+    config = read_config(_hub_file(repo_id, CONFIG_NAME, revision, note, **hub_kwargs), source)
+    model = build_generator(config, source)  # checked before the weights are fetched
+    load_weights(model, _hub_file(repo_id, WEIGHTS_NAME, revision, note, **hub_kwargs), map_location=map_location)
+    return model.eval()
+
+
+def _is_repo_id(key: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if key.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(key)
+    except HFValidationError:
+        return False
+    return True
 
 
 def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **hub_kwargs) -> Generator:
@@ -118,10 +221,23 @@ def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **
     revision : str, optional
         Hub revision (branch, tag or commit). For an alias, asking for a revision downloads it
         from the alias's repository instead of using the embedded copy.
-    map_location : str
-        Device to load the weights on.
+    map_location : str or torch.device
+        Device to put the generator on.
     **hub_kwargs
-        Passed to ``huggingface_hub`` (``cache_dir``, ``token``, ``local_files_only``, ...).
+        Passed to :func:`huggingface_hub.hf_hub_download` (``cache_dir``, ``token``,
+        ``local_files_only``, ``force_download``, ``endpoint``, ...).
+
+    Returns
+    -------
+    Generator
+        In evaluation mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing, or is not cached while the Hub is offline.
+    ValueError
+        ``name`` is none of the above, or ``config.json`` / ``model.safetensors`` is invalid.
 
     Examples
     --------
@@ -136,23 +252,23 @@ def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **
         return name
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(f"`name` must be an alias, a directory or a Hub repo id. Got {type(name).__name__} instead.")
-    key = str(name)
+    key = os.fspath(name)
     if os.path.isdir(key):
-        return Generator.from_pretrained(key, map_location=map_location)
+        return load_folder(key, map_location=map_location)
     if key in ALIASES:
         alias = ALIASES[key]
-        if revision is None:
-            embedded = PRETRAINED_DIR / alias.embedded
-            if (embedded / "model.safetensors").is_file():
-                return Generator.from_pretrained(str(embedded), map_location=map_location)
-            revision = alias.revision
-        return Generator.from_pretrained(alias.repo_id, revision=revision, map_location=map_location, **hub_kwargs)
-    if key.count("/") != 1 or os.path.sep in key.replace("/", "") or key.startswith((".", "/")):
-        known = ", ".join(sorted(ALIASES))
-        raise ValueError(
-            f"`name={key!r}` is not a directory, a known alias ({known}) or a Hub repo id of the form 'org/name'."
-        )
-    return Generator.from_pretrained(key, revision=revision, map_location=map_location, **hub_kwargs)
+        embedded = PRETRAINED_DIR / alias.embedded
+        if revision is None and (embedded / WEIGHTS_NAME).is_file():
+            return load_folder(embedded, source=f"{key} (embedded copy)", map_location=map_location)
+        note = f"The embedded copy of {key!r} is missing ({embedded / WEIGHTS_NAME}), and " if revision is None else ""
+        return _from_hub(alias.repo_id, revision or alias.revision, map_location, note, **hub_kwargs)
+    if isinstance(name, str) and not os.path.exists(key) and _is_repo_id(key):
+        return _from_hub(key, revision, map_location, **hub_kwargs)
+    known = ", ".join(repr(a) for a in sorted(ALIASES))
+    expected = f"a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}, a known alias ({known}) or a Hub repo id 'org/name'"
+    if os.path.exists(key):
+        raise ValueError(f"`name={key!r}` is a file; expected {expected}.")
+    raise ValueError(f"`name={key!r}` is not an existing folder; expected {expected}.")
 
 
 def load_generator(spec) -> Generator:
@@ -160,6 +276,7 @@ def load_generator(spec) -> Generator:
     return from_pretrained(spec)
 
 
+# -- saving ----------------------------------------------------------------------------------
 def _card_details(generator: Generator, history: list | None, extra: str | None) -> str:
     cfg = generator.get_config()
     lines = [
@@ -182,22 +299,41 @@ def _card_details(generator: Generator, history: list | None, extra: str | None)
     return "\n".join(lines)
 
 
-def save_generator(generator: Generator, save_directory, *, history=None, card: str | None = None) -> Path:
-    """Save ``generator`` to ``save_directory`` atomically (written to a temporary folder, then moved).
+def _sibling(target: Path, tag: str) -> Path:
+    """A hidden, unused path next to ``target`` (same file system, so renames are atomic)."""
+    return target.parent / f".{target.name}.{tag}-{secrets.token_hex(4)}"
 
-    Writes ``config.json``, ``model.safetensors`` and a ``README.md`` model card. An existing
-    folder is replaced only once the new one is complete.
+
+def save_generator(
+    generator: Generator, save_directory, *, history=None, card: str | None = None, repo_id: str | None = None
+) -> Path:
+    """Save ``generator`` to ``save_directory`` atomically (written next to it, then renamed).
+
+    Writes ``config.json``, ``model.safetensors`` and a ``README.md`` model card naming the
+    classes, the training ``history`` summary and the ``card`` text (Markdown). An existing
+    generator folder is replaced only once the new one is complete; a folder holding other
+    files is refused rather than deleted. ``repo_id`` is shown in the card's usage example.
     """
     target = Path(save_directory)
+    if target.exists():
+        if not target.is_dir():
+            raise ValueError(f"`save_directory={str(target)!r}` is an existing file, not a folder.")
+        others = sorted(p.name for p in target.iterdir() if p.name not in _FOLDER_FILES)
+        if others:
+            raise ValueError(
+                f"`save_directory={str(target)!r}` holds files other than a saved generator's ({others[:5]}); "
+                "choose an empty or new folder."
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    tmp = _sibling(target, "tmp")
+    tmp.mkdir()  # unlike tempfile.mkdtemp (0700), mkdir honours the umask: a normal, shareable folder
     try:
-        generator.save_pretrained(tmp)
-        model_card = generator.generate_model_card(details=_card_details(generator, history, card))
-        (tmp / "README.md").write_text(str(model_card), encoding="utf-8")
+        details = _card_details(generator, history, card)
+        card_kwargs = {"details": details, "repo_id": repo_id, "example_labels": json.dumps(generator.classes[:2])}
+        generator.save_pretrained(tmp, model_card_kwargs=card_kwargs)
         if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-old-"))
-            os.replace(target, old / "x")
+            old = _sibling(target, "old")
+            os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -208,18 +344,20 @@ def save_generator(generator: Generator, save_directory, *, history=None, card: 
     return target
 
 
-def push_to_hub(generator: Generator, repo_id: str, *, history=None, card: str | None = None, api=None, **kwargs):
-    """Upload ``generator`` (config, weights, model card) to a Hub repository.
+def push_to_hub(
+    generator: Generator, repo_id: str, *, history=None, card: str | None = None, api=None, private=None, **kwargs
+):
+    """Upload ``generator`` (config, weights, model card) to a Hub repository, creating it if needed.
 
     ``api`` is an optional ``huggingface_hub.HfApi`` (for a custom endpoint or token);
     ``kwargs`` go to ``HfApi.upload_folder`` (``commit_message``, ``revision``, ...).
-    Returns the commit info.
+    Returns the ``CommitInfo``.
     """
     from huggingface_hub import HfApi
 
     api = api or HfApi()
-    private = kwargs.pop("private", None)
-    api.create_repo(repo_id, exist_ok=True, private=private)
+    repo_id = api.create_repo(repo_id, exist_ok=True, private=private).repo_id
+    kwargs.setdefault("commit_message", "Upload cganbalance generator")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = save_generator(generator, Path(tmp) / "model", history=history, card=card)
+        folder = save_generator(generator, Path(tmp) / "generator", history=history, card=card, repo_id=repo_id)
         return api.upload_folder(repo_id=repo_id, folder_path=folder, **kwargs)

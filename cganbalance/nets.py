@@ -42,7 +42,7 @@ A class-conditional generator saved by [cganbalance](https://github.com/cganbala
 from cganbalance import from_pretrained
 
 g = from_pretrained("{{ repo_id | default("path/to/this/folder", true) }}")
-images = g.generate(["happy", "disgust"], random_state=0)   # float tensor in [-1, 1]
+images = g.generate({{ example_labels | default('["happy", "disgust"]', true) }}, random_state=0)  # float tensor in [-1, 1]
 ```
 
 {{ details | default("", true) }}
@@ -338,9 +338,15 @@ class Generator(
 
     # -- persistence -------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
-        from safetensors.torch import save_model
+        from safetensors.torch import save
 
-        save_model(self, str(Path(save_directory) / constants.SAFETENSORS_SINGLE_FILE))
+        directory = Path(save_directory)
+        config = self.get_config()
+        # Bytes written from Python honour the umask; safetensors' save_file makes 0600 files.
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        (directory / constants.SAFETENSORS_SINGLE_FILE).write_bytes(save(state))
+        # Written here, so the mixin keeps it instead of dumping its raw record of the arguments.
+        (directory / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
 
     @classmethod
     def _from_pretrained(
@@ -357,11 +363,14 @@ class Generator(
         strict: bool = True,
         **model_kwargs,
     ):
-        from .hub import check_config, load_weights
+        from .hub import build_generator, load_weights
 
-        check_config(cls, config, source=model_id)
-        with torch.random.fork_rng(devices=[]):  # construction must not consume the caller's RNG
-            model = cls(**{k: config[k] for k in config})
+        if config is None:
+            raise FileNotFoundError(
+                f"{model_id}: no {constants.CONFIG_NAME}. A generator folder holds {constants.CONFIG_NAME} and "
+                f"{constants.SAFETENSORS_SINGLE_FILE}."
+            )
+        model = build_generator(config, model_id, cls=cls)  # checked before the weights are fetched
         if os.path.isdir(model_id):
             weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
         else:
@@ -375,12 +384,37 @@ class Generator(
                 local_files_only=local_files_only,
             )
         load_weights(model, weights, map_location=map_location)
-        model.eval()
-        return model
+        return model.eval()
 
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, as written to ``config.json``."""
-        return json.loads(json.dumps(self._hub_mixin_config))
+        """The constructor arguments, as written to ``config.json``.
+
+        Raises ``ValueError`` when they would not rebuild this network (the mixin records only
+        JSON-able arguments, so a numpy integer passed to the constructor would silently be
+        replaced by the default).
+        """
+        from .hub import check_config
+
+        config = json.loads(json.dumps(self._hub_mixin_config or {}))
+        # What the network was built from wins over the mixin's record of the arguments.
+        config.update(
+            n_classes=self.n_classes,
+            latent_dim=self.latent_dim,
+            output_shape=list(self.output_shape),
+            arch=self.arch,
+            classes=list(self.classes),
+            value_range=self.value_range,
+        )
+        check_config(type(self), config, source=type(self).__name__)
+        with torch.device("meta"), torch.random.fork_rng(devices=[]):
+            rebuilt = type(self)(**config).state_dict()
+        mine = self.state_dict()
+        if {k: tuple(v.shape) for k, v in rebuilt.items()} != {k: tuple(v.shape) for k, v in mine.items()}:
+            raise ValueError(
+                f"The recorded constructor arguments {config} do not rebuild this generator; pass plain Python "
+                "numbers and lists (not numpy scalars or arrays) to Generator(...)."
+            )
+        return config
 
 
 class Discriminator(nn.Module):
