@@ -209,8 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # User errors get one clear line, not a traceback; bugs still show theirs.
+        parser.exit(2, f"cganbalance {args.cmd}: error: {exc}\n")
 
 
 if __name__ == "__main__":

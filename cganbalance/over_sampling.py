@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -18,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
 from .nets import Discriminator, Generator, init_weights
-from .presets import build_networks, epochs_for, preset_spec
+from .presets import TrainConfig, build_networks, epochs_for, preset_spec
 from .training import CHECKPOINT_NAME, CGANTrainer, discriminator_confidence, make_torch_generator, resolve_device
 
 __all__ = ["CGANOverSampler"]
@@ -387,8 +388,8 @@ class CGANOverSampler(BaseOverSampler):
     def _use_pretrained(self, data, y_idx, rng) -> None:
         from .hub import load_generator
 
-        g = load_generator(self.generator)
-        g = g.to(self.device_)
+        # A copy: moving to the device or fine-tuning must not change the caller's object.
+        g = copy.deepcopy(load_generator(self.generator)).to(self.device_)
         self._label_index = _match_classes(self.classes_, g.classes)
         expected = list(data.shape[1:])
         if list(g.output_shape) != expected:
@@ -402,16 +403,11 @@ class CGANOverSampler(BaseOverSampler):
         self.generator_ = g
         if not self.fine_tune:
             return
-        import copy
-
-        g = copy.deepcopy(g)
         spec = preset_spec("default" if g.arch == "conv" else "mlp")
         d_shape = [expected[0], *g.net_size] if g.arch == "conv" else expected
         with torch.random.fork_rng(devices=[]):
             d = Discriminator(n_classes=g.n_classes, input_shape=d_shape, arch=g.arch, **spec["discriminator"])
         init_weights(d, rng)
-        from .presets import TrainConfig
-
         train = {**spec["train"], **(self.preset_params or {}).get("train", {})}
         if self.batch_size is not None:
             train["batch_size"] = self.batch_size

@@ -1,0 +1,96 @@
+"""The command line: train (with resume after SIGKILL), sample, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from cganbalance.cli import main
+from cganbalance.fer2013 import CLASSES
+
+
+@pytest.fixture
+def tiny_fer(tmp_path):
+    rng = np.random.RandomState(0)
+    labels = np.arange(28) % 7
+    images = rng.randint(0, 256, size=(28, 48, 48)).astype(np.uint8)
+    path = tmp_path / "tiny.npz"
+    np.savez(path, images=images, labels=labels, classes=np.array(CLASSES))
+    return path
+
+
+def _cli(*args, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "cganbalance.cli", *map(str, args)], env=env, **kwargs)
+
+
+def _checkpoint_epoch(path):
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            return json.loads(f.metadata()["cganbalance"])["epoch"]
+    except Exception:
+        return 0
+
+
+def test_train_resume_after_sigkill_matches_uninterrupted(tiny_fer, tmp_path):
+    common = ["--epochs", "4", "--batch-size", "8", "--seed", "3"]
+    full = _cli("train", tiny_fer, "--out", tmp_path / "full", *common)
+    assert full.wait(timeout=300) == 0
+
+    out = tmp_path / "killed"
+    proc = _cli("train", tiny_fer, "--out", out, *common, stderr=subprocess.DEVNULL)
+    checkpoint = out / "checkpoints" / "checkpoint.safetensors"
+    deadline = time.time() + 240
+    while _checkpoint_epoch(checkpoint) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "generator").exists()
+    assert 2 <= _checkpoint_epoch(checkpoint) < 4
+    assert not [p for p in checkpoint.parent.iterdir() if p.name != checkpoint.name]  # no half-written files
+
+    resumed = _cli("train", tiny_fer, "--out", out, *common, "--resume")
+    assert resumed.wait(timeout=300) == 0
+    a = load_file(tmp_path / "full" / "generator" / "model.safetensors")
+    b = load_file(out / "generator" / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    for name in ("losses.png", "samples.png", "samples/epoch_004.png", "generator/README.md"):
+        assert (out / name).is_file(), name
+    card = (out / "generator" / "README.md").read_text()
+    assert "--resume" in card and "angry, disgust, fear, happy, sad, surprise, neutral" in card
+
+
+def test_sample_png_and_npz(tiny_fer, tmp_path, capsys):
+    assert main(["train", str(tiny_fer), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "14"]) == 0
+    generator = tmp_path / "run" / "generator"
+    assert main(["sample", str(generator), "--out", str(tmp_path / "grid.png"), "--n-per-class", "2"]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 1000
+    assert main(["sample", str(generator), "--out", str(tmp_path / "s.npz"), "--n-per-class", "3"]) == 0
+    with np.load(tmp_path / "s.npz") as data:
+        assert data["images"].shape == (21, 48, 48, 1) and data["images"].dtype == np.uint8
+        assert list(data["classes"]) == CLASSES and list(data["labels"][:4]) == [0, 0, 0, 1]
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o"), "--epochs", "1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "cganbalance train: error:" in err and "missing.npz" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "no-such-alias", "--out", str(tmp_path / "x.png")])
+    assert exc.value.code == 2
+    assert "a known alias ('fer2013-cgan')" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train"])
