@@ -306,6 +306,7 @@ class CGANOverSampler(BaseOverSampler):
                     f"Class {_py(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
                     "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
                 )
+        _check_output_size(sum(max(int(n), 0) for n in self.sampling_strategy_.values()) + len(X), X, "sampling_strategy")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
@@ -495,6 +496,10 @@ class CGANOverSampler(BaseOverSampler):
         check_is_fitted(self, "generator_")
         if not isinstance(n_samples, dict):
             raise TypeError(f"`n_samples` must be a dict {{class_label: count}}. Got {type(n_samples).__name__} instead.")
+        for label, n in n_samples.items():
+            if not isinstance(n, Integral) or n < 0:
+                raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
+        _check_output_size(sum(n_samples.values()), np.empty((0, self.n_features_in_), self._input_dtype), "n_samples")
         rng = make_torch_generator(random_state)
         X_new, y_new = [], []
         for label, n in n_samples.items():
@@ -539,6 +544,24 @@ class CGANOverSampler(BaseOverSampler):
         return tags
 
 
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_output_size(n_rows: int, X: np.ndarray, parameter: str) -> None:
+    """Refuse, before any training, an output that cannot fit in this machine's memory."""
+    needed = n_rows * X.shape[1] * X.dtype.itemsize
+    memory = _memory_bytes()
+    if memory is not None and needed > memory:
+        raise ValueError(
+            f"`{parameter}` asks for {n_rows:,} rows of {X.shape[1]:,} {X.dtype} values ({needed / 2**30:,.1f} GiB), "
+            f"more than this machine's memory ({memory / 2**30:,.1f} GiB)."
+        )
+
+
 def _py(value):
     """numpy scalars as plain Python values, for readable messages."""
     return value.item() if isinstance(value, np.generic) else value
@@ -553,7 +576,10 @@ def _match_classes(labels: np.ndarray, names: list[str]) -> np.ndarray:
     if np.asarray(labels).dtype.kind in "iu" and labels.min() >= 0 and labels.max() < len(names):
         return np.asarray(labels, dtype=np.int64)
     missing = [_py(label) for label, i in zip(labels, by_name) if i is None]
+    as_index = ""
+    if np.asarray(labels).dtype.kind in "iu":
+        as_index = f", and as class indices they must lie in [0, {len(names) - 1}]"
     raise ValueError(
-        f"The generator's classes {names} do not cover the labels in y: {missing!r} are unknown. "
-        "Labels are matched by class name, or by index for integer labels."
+        f"The generator's classes {names} do not cover the labels in y: {missing!r} are not among its class "
+        f"names{as_index}. Labels are matched by class name, or by index for integer labels."
     )

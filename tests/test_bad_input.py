@@ -1,0 +1,107 @@
+"""Bad input matrix: every mistake gets a ValueError/TypeError naming the argument; inputs never change."""
+
+import numpy as np
+import pytest
+
+from cganbalance import CGANOverSampler, Generator, from_pretrained
+
+from .conftest import TINY_IMAGE, TINY_MLP
+
+
+def sampler(**kwargs):
+    return CGANOverSampler(epochs=1, random_state=0, preset_params=TINY_MLP, device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "X, y, error, match",
+    [
+        ("not an array", [0, 1], ValueError, "Expected 2D array|Expected a 2-dimensional container"),
+        (np.zeros((0, 3)), np.zeros(0), ValueError, "0 sample"),
+        (np.ones((4, 2)), [0, 1, 0], ValueError, "inconsistent numbers of samples"),
+        (np.ones((6, 2)), [0.5, 1.5, 0.5, 1.5, 0.5, 2.5], ValueError, "Unknown label type|continuous"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]), [0, 1, 0, 1], ValueError, "could not convert|numeric"),
+        (np.ones((4, 2, 3, 4, 5)), [0, 1, 0, 1], ValueError, "5 dimensions"),
+    ],
+)
+def test_fit_resample_bad_arrays(X, y, error, match):
+    with pytest.raises(error, match=match):
+        sampler().fit_resample(X, y)
+
+
+def test_unseen_label_in_dict_strategy(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match="not present in the data"):
+        sampler(sampling_strategy={7: 100}).fit_resample(X, y)
+
+
+def test_dict_strategy_below_current_count(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match="greater or equal to the original number"):
+        sampler(sampling_strategy={2: 3}).fit_resample(X, y)
+
+
+def test_huge_request_fails_before_training(tiny_tabular, monkeypatch):
+    X, y = tiny_tabular
+    from cganbalance import over_sampling
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(over_sampling.CGANTrainer, "fit", no_training)
+    with pytest.raises(ValueError, match=r"`sampling_strategy` asks for .* GiB\), more than this machine's memory"):
+        sampler(sampling_strategy={2: 10**13}).fit_resample(X, y)
+
+
+def test_classes_with_two_samples_work():
+    X = np.random.RandomState(0).randn(22, 3)
+    y = np.array([0] * 20 + [1] * 2)
+    X_res, y_res = sampler().fit_resample(X, y)
+    assert (y_res == 1).sum() == 20
+
+
+def test_sample_bad_arguments(tiny_tabular):
+    X, y = tiny_tabular
+    fitted = sampler().fit(X, y)
+    with pytest.raises(TypeError, match="`n_samples` must be a dict"):
+        fitted.sample(5)
+    with pytest.raises(ValueError, match=r"`n_samples\[1\]` must be a non-negative integer. Got -2"):
+        fitted.sample({1: -2})
+    with pytest.raises(ValueError, match=r"`n_samples` asks for"):
+        fitted.sample({1: 10**14})
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        sampler().sample({1: 1})
+
+
+def test_generator_class_mismatch(tiny_images):
+    X, y = tiny_images
+    g = Generator(n_classes=2, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4, 4, 4], classes=["x", "z"])
+    with pytest.raises(ValueError, match=r"do not cover the labels in y: \[0, 1, 2\] .* must lie in \[0, 1\]"):
+        CGANOverSampler(generator=g, device="cpu").fit_resample(X, y)
+
+
+def test_generator_shape_mismatch(tiny_images):
+    X, y = tiny_images
+    g = Generator(n_classes=3, latent_dim=4, output_shape=[1, 24, 24], widths=[8, 4, 4, 4])
+    with pytest.raises(ValueError, match=r"makes samples of shape \[1, 24, 24\]"):
+        CGANOverSampler(generator=g, device="cpu").fit_resample(X, y)
+
+
+@pytest.mark.parametrize("labels, error, match", [
+    (["nope"], ValueError, "unknown class names"),
+    ([5], ValueError, r"must lie in \[0, 2\]"),
+    ([[0, 1]], ValueError, "one-dimensional"),
+    ([0.5], TypeError, "class indices or class names"),
+])
+def test_generate_bad_labels(labels, error, match):
+    g = Generator(n_classes=3, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4, 4, 4], classes=["a", "b", "c"])
+    with pytest.raises(error, match=match):
+        g.generate(labels)
+
+
+def test_from_pretrained_bad_names(tmp_path):
+    with pytest.raises(TypeError, match="`name`"):
+        from_pretrained(3.5)
+    with pytest.raises(ValueError, match="fer2013-cgan"):
+        from_pretrained("not-an-alias")
