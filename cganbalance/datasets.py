@@ -1,0 +1,690 @@
+"""Train on class-balanced data: real samples topped up with generated ones.
+
+Two ways, with the same ``sampling_strategy`` meaning as imbalanced-learn (how many samples
+each class should have; see :class:`SyntheticBalancedDataset`):
+
+:class:`SyntheticBalancedDataset` — a static wrapper
+    A map-style ``torchvision`` dataset: the base dataset's items followed by a fixed set of
+    synthetic items. Synthetic item ``i`` is always the same image (drawn from a seed derived
+    from ``random_state`` and ``i``), it comes out in the base dataset's own form (PIL image,
+    uint8 or float tensor, array) and passes through the same ``transform``. It works with any
+    ``DataLoader``, sampler, ``num_workers`` and transform pipeline, and the balanced dataset is
+    reproducible and inspectable. Each synthetic item costs one generator forward pass (batch
+    of one, on the generator's device, normally the CPU inside the loader's workers) every time
+    it is read; nothing is cached.
+
+:class:`BalancedLoader` — fresh sampling
+    An iterable of ``(images, labels)`` batches on the training device: each epoch holds every
+    real sample once and fresh synthetic samples for the topped-up classes, generated in one
+    forward pass per batch on the training device and never stored. The model never sees the
+    same synthetic image twice, which regularises more than a fixed synthetic set, and batched
+    generation on a GPU is much cheaper than per-item generation in workers. Epochs are
+    reproducible from ``random_state``, but the batches are tensors, not a dataset.
+
+Pick the wrapper for a fixed, auditable training set or an existing pipeline that expects a
+``Dataset``; pick the loader for the fastest training and the most synthetic diversity.
+
+The base dataset is any map-style dataset whose items are ``(image, label)`` pairs (torchvision
+datasets, ``TensorDataset``, :class:`cganbalance.fer2013.FER2013`) or dicts with an image and a
+label column (a Hugging Face ``datasets.Dataset``, in any format). Its labels are read from
+``dataset.targets`` when it has one (through ``Subset``), from the label column of a Hugging
+Face dataset, from the last tensor of a ``TensorDataset``, and otherwise by reading every item
+once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from imblearn.utils import check_sampling_strategy
+from sklearn.utils import check_random_state
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torchvision.datasets import VisionDataset
+
+from .hub import from_pretrained
+from .nets import Generator
+from .over_sampling import _channels_first
+from .training import resolve_device
+
+__all__ = ["BalancedLoader", "SyntheticBalancedDataset"]
+
+_SAMPLING_STRATEGY_DOC = """sampling_strategy : float, str, dict or callable, default="auto"
+        How many samples each class should end up with, as in imbalanced-learn
+        (``imblearn.utils.check_sampling_strategy`` with ``"over-sampling"``): ``"auto"`` /
+        ``"not majority"`` (every class but the majority up to the majority's count),
+        ``"minority"``, ``"not minority"``, ``"all"``; a float (binary targets only: the
+        desired minority/majority ratio); a dict ``{class: total count}``, whose keys may be
+        labels or class names; or a callable ``y -> dict``."""
+
+
+# -- the base dataset ------------------------------------------------------------------------
+def _root_dataset(dataset):
+    """``dataset`` without ``Subset`` wrappers, and the indices they select (None for all)."""
+    indices = None
+    while isinstance(dataset, Subset):
+        sub = np.asarray(dataset.indices, dtype=np.int64)
+        indices = sub if indices is None else sub[indices]
+        dataset = dataset.dataset
+    return dataset, indices
+
+
+def _hf_keys(dataset, image_key, label_key) -> tuple[str, str]:
+    """Image and label keys of dict items: Hugging Face ``Image`` / ``ClassLabel`` columns first."""
+    features = getattr(_root_dataset(dataset)[0], "features", None) or {}
+    if image_key is None:
+        image_key = next((k for k, f in features.items() if type(f).__name__ == "Image"), "image")
+    if label_key is None:
+        label_key = next((k for k, f in features.items() if type(f).__name__ == "ClassLabel"), "label")
+    return image_key, label_key
+
+
+def _split_item(item, image_key: str, label_key: str, index: int):
+    if isinstance(item, Mapping):
+        missing = [k for k in (image_key, label_key) if k not in item]
+        if missing:
+            raise ValueError(
+                f"`dataset[{index}]` is a dict without the keys {missing}; its keys are {list(item)}. "
+                "Pass `image_key` / `label_key`."
+            )
+        return item[image_key], item[label_key]
+    if isinstance(item, (tuple, list)) and len(item) >= 2:
+        return item[0], item[1]
+    raise TypeError(
+        f"`dataset` items must be (image, label) pairs or dicts. Got {type(item).__name__} at index {index}."
+    )
+
+
+def _as_label(value, index: int) -> int:
+    if isinstance(value, torch.Tensor) and value.numel() == 1 or isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`dataset` labels must be integer class indices. Got {value!r} at index {index}.")
+    return int(value)
+
+
+def _label_like(label: int, reference):
+    """``label`` in the type of the base dataset's labels (int, numpy integer or 0-d tensor)."""
+    if isinstance(reference, torch.Tensor):
+        return torch.tensor(label, dtype=reference.dtype)
+    if isinstance(reference, np.generic):
+        return reference.dtype.type(label)
+    return int(label)
+
+
+def _dataset_targets(dataset, image_key: str, label_key: str) -> np.ndarray:
+    root, indices = _root_dataset(dataset)
+    values = None
+    if getattr(root, "targets", None) is not None:
+        values = root.targets
+    elif isinstance(root, TensorDataset) and len(root.tensors) >= 2:
+        values = root.tensors[-1]
+    elif hasattr(root, "features") and hasattr(root, "with_format") and label_key in root.features:
+        values = root.with_format("numpy")[label_key]
+    if values is None:  # read every item once
+        return np.array(
+            [_as_label(_split_item(dataset[i], image_key, label_key, i)[1], i) for i in range(len(dataset))],
+            dtype=np.int64,
+        )
+    values = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if values.ndim != 1 or values.dtype.kind not in "iu":
+        raise TypeError(
+            f"`dataset` targets must be one integer class index per item. Got {values.dtype} of shape {values.shape}."
+        )
+    values = values.astype(np.int64)
+    return values if indices is None else values[indices]
+
+
+def _dataset_classes(dataset, label_key: str) -> list[str] | None:
+    root, _ = _root_dataset(dataset)
+    classes = getattr(root, "classes", None)
+    if classes is None:
+        feature = (getattr(root, "features", None) or {}).get(label_key)
+        classes = getattr(feature, "names", None)
+    return [str(c) for c in classes] if classes is not None else None
+
+
+# -- image forms -----------------------------------------------------------------------------
+def _infer_value_range(images: list[torch.Tensor]) -> tuple[float, float]:
+    low, high = min(float(x.min()) for x in images), max(float(x.max()) for x in images)
+    for candidate in ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0)):
+        if candidate[0] <= low and high <= candidate[1]:
+            return candidate
+    raise ValueError(
+        f"Cannot tell the value range of the dataset's float images (values from {low:.3g} to {high:.3g}). "
+        "Pass `value_range=(low, high)`, or normalise in `transform` instead of in the base dataset."
+    )
+
+
+@dataclass
+class _ImageForm:
+    """The form of the base dataset's images, to give generated images the same form."""
+
+    kind: str  # "pil", "tensor" or "numpy"
+    layout: str  # "chw", "hwc" or "hw"
+    channels: int
+    size: tuple[int, int]  # (H, W)
+    dtype: object = None  # torch or numpy dtype (None for PIL)
+    mode: str | None = None  # PIL mode
+    value_range: tuple[float, float] | None = None  # floats only
+
+    @classmethod
+    def of(cls, images: list, value_range=None) -> _ImageForm:
+        first = images[0]
+        if hasattr(first, "getbands") and hasattr(first, "mode"):  # a PIL image
+            w, h = first.size
+            return cls("pil", "hwc", len(first.getbands()), (h, w), mode=first.mode)
+        if isinstance(first, torch.Tensor):
+            kind, tensors = "tensor", [x.detach().cpu() for x in images]
+        elif isinstance(first, np.ndarray):
+            kind, tensors = "numpy", [torch.from_numpy(np.asarray(x)) for x in images]
+        else:
+            raise TypeError(f"`dataset` images must be PIL images, tensors or arrays. Got {type(first).__name__}.")
+        shape = tuple(tensors[0].shape)
+        if len(shape) == 2:
+            layout, channels, size = "hw", 1, shape
+        elif len(shape) == 3:
+            # Tensors are channels-first unless clearly channels-last; arrays the other way round.
+            chw = _channels_first(shape) if kind == "numpy" else (_channels_first(shape) or shape[-1] not in (1, 3, 4))
+            layout, channels, size = ("chw", shape[0], shape[1:]) if chw else ("hwc", shape[-1], shape[:2])
+        else:
+            raise ValueError(f"`dataset` images must be H×W, C×H×W or H×W×C. Got shape {shape}.")
+        dtype = first.dtype
+        if tensors[0].is_floating_point():
+            value_range = (
+                tuple(float(v) for v in value_range) if value_range is not None else _infer_value_range(tensors)
+            )
+        elif tensors[0].dtype != torch.uint8:
+            raise TypeError(f"`dataset` images must be uint8 or floating point. Got {dtype}.")
+        return cls(kind, layout, int(channels), (int(size[0]), int(size[1])), dtype=dtype, value_range=value_range)
+
+    def check(self, generator: Generator) -> None:
+        if len(generator.output_shape) != 3:
+            raise ValueError(
+                f"`generator` must generate images (output_shape [C, H, W]). Got {generator.output_shape}."
+            )
+        c, h, w = generator.output_shape
+        if (h, w) != self.size:
+            raise ValueError(
+                f"`generator` makes {h}×{w} images but the dataset's are {self.size[0]}×{self.size[1]}. "
+                "Resize in `transform` (applied to real and synthetic images alike), not in the base dataset."
+            )
+        if c != self.channels and not (c == 1 and self.channels == 3):
+            raise ValueError(f"`generator` makes {c}-channel images but the dataset's have {self.channels} channels.")
+
+    def from_generated(self, x: torch.Tensor):
+        """Generated ``[..., C, H, W]`` in ``[-1, 1]`` -> the base dataset's form."""
+        unit = ((x + 1) / 2).clamp(0, 1)
+        if unit.shape[-3] != self.channels:  # grey generator, RGB data: replicate
+            unit = unit.expand(*unit.shape[:-3], self.channels, *unit.shape[-2:])
+        if self.kind == "pil" or self.value_range is None:
+            out = (unit * 255).round().to(torch.uint8)
+        else:
+            low, high = self.value_range
+            out = unit * (high - low) + low
+        if self.kind == "pil":
+            from PIL import Image
+
+            array = out.cpu().movedim(-3, -1).numpy()
+            image = Image.fromarray(array[..., 0] if self.channels == 1 else array)
+            return image if image.mode == self.mode else image.convert(self.mode)
+        if self.layout == "hw":
+            out = out[..., 0, :, :]
+        elif self.layout == "hwc":
+            out = out.movedim(-3, -1)
+        if self.kind == "numpy":
+            return out.cpu().numpy().astype(self.dtype)
+        return out.to(self.dtype).clone()  # clone: never hand out an inference-mode tensor
+
+
+def _to_chw_tensor(image) -> torch.Tensor:
+    """A PIL image, array or tensor as a C×H×W tensor of the same dtype and scale."""
+    if hasattr(image, "getbands"):
+        from torchvision.transforms.v2.functional import pil_to_tensor
+
+        return pil_to_tensor(image)
+    x = torch.from_numpy(np.asarray(image)) if isinstance(image, np.ndarray) else image
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"`dataset` images must be PIL images, tensors or arrays. Got {type(image).__name__}.")
+    if x.dim() == 2:
+        return x[None]
+    if x.dim() == 3 and not (
+        _channels_first(tuple(x.shape)) or (isinstance(image, torch.Tensor) and x.shape[-1] not in (1, 3, 4))
+    ):
+        return x.permute(2, 0, 1)
+    return x
+
+
+# -- what to add -----------------------------------------------------------------------------
+def _random_seed(random_state) -> int:
+    """An int seed: ``random_state`` itself, drawn from a RandomState, or fresh OS entropy for None."""
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"`random_state` must be a non-negative int. Got {random_state!r} instead.")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    raise TypeError(
+        f"`random_state` must be None, an int or a numpy RandomState. Got {type(random_state).__name__} instead."
+    )
+
+
+def _torch_generator(*words: int, device="cpu") -> torch.Generator:
+    """A torch.Generator seeded from the SeedSequence of ``words`` (independent streams per word tuple)."""
+    hi, lo = np.random.SeedSequence(list(words)).generate_state(2, dtype=np.uint32)
+    gen = torch.Generator(device=device)
+    gen.manual_seed((int(hi) << 32) | int(lo))
+    return gen
+
+
+class _Balance:
+    """Targets, classes, the label map to the generator and the per-class synthetic counts.
+
+    Shared by :class:`SyntheticBalancedDataset` and :class:`BalancedLoader`.
+    """
+
+    def _setup_balance(self, dataset, generator, sampling_strategy, image_key, label_key) -> None:
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise TypeError(
+                f"`dataset` must be a map-style dataset (with __getitem__ and __len__). Got {type(dataset).__name__}."
+            )
+        if len(dataset) == 0:
+            raise ValueError("`dataset` is empty.")
+        self.image_key, self.label_key = _hf_keys(dataset, image_key, label_key)
+        self.generator = from_pretrained(generator)
+        g = self.generator
+        real_targets = _dataset_targets(dataset, self.image_key, self.label_key)
+        if len(real_targets) != len(dataset):
+            raise ValueError(f"`dataset` has {len(dataset)} items but {len(real_targets)} targets.")
+        dataset_classes = _dataset_classes(dataset, self.label_key)
+        self.classes = dataset_classes if dataset_classes is not None else list(g.classes)
+        n = len(self.classes)
+        if real_targets.min() < 0 or real_targets.max() >= n:
+            raise ValueError(
+                f"`dataset` targets must lie in [0, {n - 1}] ({n} classes{'' if dataset_classes else ' of the generator'}). "
+                f"Got values from {real_targets.min()} to {real_targets.max()}."
+            )
+        if dataset_classes is None:
+            self._to_generator = np.arange(n)  # by index
+        else:  # by name
+            index = {c.strip().lower(): i for i, c in enumerate(g.classes)}
+            missing = [c for c in dataset_classes if c.strip().lower() not in index]
+            if missing:
+                raise ValueError(
+                    f"The dataset's classes {missing} are not among the generator's classes {g.classes} "
+                    f"(the dataset's are {dataset_classes}); labels are matched by class name."
+                )
+            self._to_generator = np.array([index[c.strip().lower()] for c in dataset_classes])
+        self.sampling_strategy = sampling_strategy
+        to_add = check_sampling_strategy(self._strategy_by_label(sampling_strategy), real_targets, "over-sampling")
+        self._real_targets = real_targets
+        self._synthetic_targets = np.concatenate(
+            [np.full(int(k), label, dtype=np.int64) for label, k in sorted(to_add.items())] or [np.zeros(0, np.int64)]
+        )
+
+    def _strategy_by_label(self, sampling_strategy):
+        if not isinstance(sampling_strategy, Mapping):
+            return sampling_strategy
+        out = {}
+        for key, value in sampling_strategy.items():
+            if isinstance(key, str):
+                names = [c.strip().lower() for c in self.classes]
+                if key.strip().lower() not in names:
+                    raise ValueError(f"`sampling_strategy` names an unknown class {key!r}; classes are {self.classes}.")
+                key = names.index(key.strip().lower())
+            out[int(key)] = value
+        return out
+
+    @property
+    def n_real(self) -> int:
+        """Number of items of the base dataset."""
+        return len(self._real_targets)
+
+    @property
+    def n_synthetic(self) -> int:
+        """Number of synthetic items (per epoch for :class:`BalancedLoader`)."""
+        return len(self._synthetic_targets)
+
+    @property
+    def class_counts(self) -> dict[str, tuple[int, int]]:
+        """``{class name: (real count, count after balancing)}`` in label order."""
+        before = np.bincount(self._real_targets, minlength=len(self.classes))
+        after = before + np.bincount(self._synthetic_targets, minlength=len(self.classes))
+        return {c: (int(b), int(a)) for c, b, a in zip(self.classes, before, after)}
+
+
+class SyntheticBalancedDataset(_Balance, VisionDataset):
+    """A dataset's items followed by generated items that balance its classes.
+
+    Items ``0 .. n_real - 1`` are the base dataset's (unchanged but for ``transform``); items
+    ``n_real ..`` are synthetic, grouped by class in label order. A synthetic item is
+    generated when it is read (lazily, one forward pass with a batch of one, nothing cached, so
+    memory does not grow with the number of synthetic items) from noise seeded by
+    ``(random_state, item index)``: the same ``random_state`` gives the same items in any
+    access order, in any ``DataLoader`` worker. Outputs are bit-identical on the same machine
+    and thread count; float rounding may differ across CPUs.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        Map-style dataset of ``(image, label)`` pairs, or of dicts with an image and a label
+        (a Hugging Face ``datasets.Dataset``; see ``image_key`` / ``label_key``). Images may be
+        PIL images, tensors (C×H×W or H×W) or arrays (H×W or H×W×C), uint8 or float.
+    generator : str, path or Generator
+        Anything :func:`cganbalance.from_pretrained` accepts: an alias (``"fer2013-cgan"``), a
+        folder, a Hub repo id or a :class:`~cganbalance.nets.Generator`. Its ``output_shape``
+        must match the dataset's image size; grey generators may top up RGB datasets.
+    %(sampling_strategy)s
+    transform : callable, optional
+        Applied to every image, real or synthetic (``torchvision.transforms`` or ``.v2``).
+    target_transform : callable, optional
+        Applied to every label.
+    random_state : int, numpy.random.RandomState or None
+        Seed of the synthetic items. None draws a fresh seed once, at construction.
+    value_range : (float, float), optional
+        Range of the dataset's float images. By default inferred from a few images:
+        ``[0, 1]``, ``[-1, 1]`` or ``[0, 255]``.
+    image_key, label_key : str, optional
+        Keys of dict items; by default the Hugging Face ``Image`` / ``ClassLabel`` columns, or
+        ``"image"`` / ``"label"``.
+
+    Attributes
+    ----------
+    targets : list of int
+        The label of every item, real then synthetic.
+    classes : list of str
+        Class names in label order: the dataset's ``classes`` (or its ``ClassLabel`` names) when
+        it has them, and then labels are matched to the generator's classes by name; otherwise
+        the generator's classes, matched by index.
+    synthetic_indices : ndarray of int
+        Indices of the synthetic items.
+    class_counts : dict
+        ``{class name: (count before, count after)}``.
+
+    Notes
+    -----
+    Synthetic images take the form of the base dataset's images before ``transform``: PIL
+    images with the same mode; tensors or arrays with the same layout and dtype, uint8 in
+    ``[0, 255]`` or floats in the dataset's value range. Synthetic labels take the type of the
+    base dataset's labels. Items of dict datasets come out as ``(image, label)`` pairs.
+
+    The generator runs on its own device. With ``num_workers > 0`` keep it on the CPU (each
+    worker then generates its own items); for GPU generation use :class:`BalancedLoader`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from cganbalance import Generator
+    >>> from cganbalance.datasets import SyntheticBalancedDataset
+    >>> g = Generator(n_classes=2, latent_dim=8, output_shape=[1, 16, 16], widths=[8, 4])
+    >>> base = TensorDataset(torch.zeros(10, 1, 16, 16), torch.tensor([0] * 8 + [1] * 2))
+    >>> ds = SyntheticBalancedDataset(base, g, random_state=0)
+    >>> len(ds), ds.class_counts
+    (16, {'0': (8, 8), '1': (2, 8)})
+    >>> image, label = ds[15]
+    >>> image.shape, image.dtype, int(label)
+    (torch.Size([1, 16, 16]), torch.float32, 1)
+    """
+
+    def __init__(
+        self,
+        dataset,
+        generator,
+        sampling_strategy="auto",
+        transform=None,
+        target_transform=None,
+        random_state=None,
+        *,
+        value_range=None,
+        image_key: str | None = None,
+        label_key: str | None = None,
+    ):
+        super().__init__(root=None, transform=transform, target_transform=target_transform)
+        self.dataset = dataset
+        self.random_state = random_state
+        self._setup_balance(dataset, generator, sampling_strategy, image_key, label_key)
+        self._seed = _random_seed(random_state)
+        picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
+        items = [_split_item(dataset[int(i)], self.image_key, self.label_key, int(i)) for i in picks]
+        self._form = _ImageForm.of([image for image, _ in items], value_range)
+        self._label_reference = items[0][1]
+        self.targets: list[int] = np.concatenate([self._real_targets, self._synthetic_targets]).tolist()
+        if self.n_synthetic:
+            self._form.check(self.generator)
+
+    def __len__(self) -> int:
+        return self.n_real + self.n_synthetic
+
+    def __getitem__(self, index: int):
+        index = int(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
+        if index < self.n_real:
+            image, target = _split_item(self.dataset[index], self.image_key, self.label_key, index)
+        else:
+            image, target = self._synthetic_item(index - self.n_real)
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return image, target
+
+    def _synthetic_item(self, j: int):
+        label = int(self._synthetic_targets[j])
+        noise = _torch_generator(self._seed, j)
+        x = self.generator.generate([int(self._to_generator[label])], random_state=noise)[0]
+        return self._form.from_generated(x), _label_like(label, self._label_reference)
+
+    @property
+    def synthetic_indices(self) -> np.ndarray:
+        return np.arange(self.n_real, len(self))
+
+    def is_synthetic(self, index: int) -> bool:
+        """Whether item ``index`` is generated."""
+        index = int(index)
+        return (index if index >= 0 else index + len(self)) >= self.n_real
+
+    def extra_repr(self) -> str:
+        return f"Real items: {self.n_real}\nSynthetic items: {self.n_synthetic}\nSampling strategy: {self.sampling_strategy!r}"
+
+
+class _RealItems(Dataset):
+    """The base dataset's items as (C×H×W tensor, int label), ``transform`` applied."""
+
+    def __init__(self, dataset, image_key, label_key, transform):
+        self.dataset, self.image_key, self.label_key, self.transform = dataset, image_key, label_key, transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, label = _split_item(self.dataset[index], self.image_key, self.label_key, index)
+        image = _to_chw_tensor(image)
+        return (self.transform(image) if self.transform is not None else image), _as_label(label, index)
+
+
+def _collate_real(items):
+    if not items:
+        return None
+    return torch.stack([image for image, _ in items]), torch.tensor([label for _, label in items], dtype=torch.long)
+
+
+class _EpochBatches:
+    """Batch sampler of the real items: the current epoch's real indices, one list per batch."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class BalancedLoader(_Balance):
+    """Balanced batches on the training device, with fresh synthetic samples every epoch.
+
+    Each epoch holds every real item once and, for the classes ``sampling_strategy`` tops
+    up, as many synthetic items as the static :class:`SyntheticBalancedDataset` would add,
+    shuffled together into batches. Real items are read through a ``DataLoader`` (workers,
+    pinned memory, ...); the synthetic part of each batch is generated in one forward pass on
+    ``device`` and never stored. Epoch ``e`` is reproducible from ``random_state`` alone
+    (the order and the noise are seeded by ``(random_state, e)``); random transforms use
+    torch's global random state, as in any ``DataLoader``.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        As for :class:`SyntheticBalancedDataset`.
+    generator : str, path or Generator
+        As for :class:`SyntheticBalancedDataset`. Moved (a copy) to ``device``.
+    batch_size : int, default=64
+    %(sampling_strategy)s
+    transform : callable, optional
+        Applied to each image, real (in the loader's workers) or synthetic (on ``device``),
+        given as a C×H×W tensor in the dataset's dtype and scale (uint8 for PIL images). Use
+        ``torchvision.transforms.v2``, which takes tensors. Its outputs must stack.
+    batch_transform : callable, optional
+        Applied to each whole batch on ``device`` (e.g. ``v2.ToDtype`` and ``v2.Normalize``).
+    shuffle : bool, default=True
+        Shuffle real and synthetic items together; without it, real items come first in order.
+    drop_last : bool, default=False
+    device : str or torch.device, optional
+        Where batches and generation live. Default: the generator's device.
+    random_state : int, numpy.random.RandomState or None
+        Seed of the order and the noise. None draws a fresh seed at construction.
+    value_range, image_key, label_key
+        As for :class:`SyntheticBalancedDataset`.
+    **loader_kwargs
+        Passed to the ``DataLoader`` that reads the real items (``num_workers``,
+        ``pin_memory``, ``persistent_workers``, ...).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from cganbalance import Generator
+    >>> from cganbalance.datasets import BalancedLoader
+    >>> g = Generator(n_classes=2, latent_dim=8, output_shape=[1, 16, 16], widths=[8, 4])
+    >>> base = TensorDataset(torch.zeros(10, 1, 16, 16), torch.tensor([0] * 8 + [1] * 2))
+    >>> loader = BalancedLoader(base, g, batch_size=4, random_state=0)
+    >>> len(loader), sum(len(y) for _, y in loader)
+    (4, 16)
+    """
+
+    def __init__(
+        self,
+        dataset,
+        generator,
+        batch_size: int = 64,
+        *,
+        sampling_strategy="auto",
+        transform=None,
+        batch_transform=None,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        device=None,
+        random_state=None,
+        value_range=None,
+        image_key: str | None = None,
+        label_key: str | None = None,
+        **loader_kwargs,
+    ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int. Got {batch_size!r} instead.")
+        for name in ("batch_sampler", "sampler", "shuffle", "batch_size", "collate_fn", "drop_last"):
+            if name in loader_kwargs:
+                raise TypeError(f"`{name}` cannot be passed to BalancedLoader's DataLoader: it builds its own batches.")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.transform, self.batch_transform = transform, batch_transform
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
+        self.random_state = random_state
+        self._setup_balance(dataset, generator, sampling_strategy, image_key, label_key)
+        self.device = resolve_device(device) if device is not None else self.generator.device
+        if self.generator.device != self.device:
+            self.generator = copy.deepcopy(self.generator).to(self.device)
+        self._seed = _random_seed(random_state)
+        self._epoch = 0
+        picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
+        images = [
+            _to_chw_tensor(_split_item(dataset[int(i)], self.image_key, self.label_key, int(i))[0]) for i in picks
+        ]
+        self._form = _ImageForm.of(images, value_range)
+        if self.n_synthetic:
+            self._form.check(self.generator)
+        self._batches = _EpochBatches()
+        self._real_loader = DataLoader(
+            _RealItems(dataset, self.image_key, self.label_key, transform),
+            batch_sampler=self._batches,
+            collate_fn=_collate_real,
+            **loader_kwargs,
+        )
+
+    def __len__(self) -> int:
+        total = self.n_real + self.n_synthetic
+        return total // self.batch_size if self.drop_last else math.ceil(total / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (the count otherwise advances by one per iteration)."""
+        self._epoch = int(epoch)
+
+    def _plan(self, epoch: int) -> list[np.ndarray]:
+        """Per batch, item codes: ``i >= 0`` real item ``i``, ``-1 - label`` a synthetic item."""
+        codes = np.concatenate([np.arange(self.n_real), -1 - self._synthetic_targets])
+        if self.shuffle:
+            codes = np.random.default_rng(np.random.SeedSequence([self._seed, epoch, 0])).permutation(codes)
+        n_batches = len(self)
+        return [codes[b * self.batch_size : (b + 1) * self.batch_size] for b in range(n_batches)]
+
+    @torch.no_grad()
+    def _generate(self, labels: np.ndarray, noise: torch.Generator) -> torch.Tensor:
+        g = self.generator
+        y = torch.as_tensor(self._to_generator[labels], dtype=torch.long, device=self.device)
+        z = torch.randn(len(y), g.latent_dim, generator=noise, device=self.device)
+        was_training = g.training
+        g.eval()
+        try:
+            return g.resize(g(z, y))
+        finally:
+            g.train(was_training)
+
+    def __iter__(self):
+        epoch = self._epoch
+        self._epoch += 1
+        plan = self._plan(epoch)
+        self._batches.batches = [codes[codes >= 0].tolist() for codes in plan]
+        noise = _torch_generator(self._seed, epoch, 1, device=self.device)
+        for codes, real in zip(plan, self._real_loader):
+            parts_x, parts_y = [], []
+            if real is not None:
+                parts_x.append(real[0].to(self.device, non_blocking=True))
+                parts_y.append(real[1].to(self.device, non_blocking=True))
+            synthetic = -1 - codes[codes < 0]
+            if len(synthetic):
+                x = self._form.from_generated(self._generate(synthetic, noise))
+                if self.transform is not None:
+                    x = torch.stack([self.transform(image) for image in x])
+                parts_x.append(x)
+                parts_y.append(torch.as_tensor(synthetic, dtype=torch.long, device=self.device))
+            images, labels = torch.cat(parts_x), torch.cat(parts_y)
+            if self.batch_transform is not None:
+                images = self.batch_transform(images)
+            yield images, labels
+
+
+# The shared parameter text is written once (imblearn's Substitution uses str.format, which the
+# dict examples in these docstrings would trip).
+for _cls in (SyntheticBalancedDataset, BalancedLoader):
+    if _cls.__doc__:
+        _cls.__doc__ = _cls.__doc__.replace("%(sampling_strategy)s", _SAMPLING_STRATEGY_DOC)
