@@ -23,7 +23,7 @@ def _train(args) -> int:
     from .over_sampling import CGANOverSampler
     from .plots import loss_plot, sample_grid
 
-    images, labels = fer2013.load(args.data)
+    images, labels = fer2013.load(args.data, split=args.split)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
@@ -52,7 +52,7 @@ def _train(args) -> int:
     command = "cganbalance " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
     card = (
         "## Training\n\n"
-        f"- data: FER-2013 training split ({len(images):,} images, 48×48 grey), `{Path(args.data).name}`\n"
+        f"- data: FER-2013 `{args.split}` split ({len(images):,} images, 48×48 grey), `{Path(args.data).name}`\n"
         f"- preset: `{sampler.preset_}`; seed {args.seed}; device {sampler.device_}\n"
         f"- command: `{command}`\n"
     )
@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("train", help="train a FER-2013 generator")
-    t.add_argument("data", help="FER-2013 source: .npz with images/labels/classes")
+    t.add_argument("data", help="FER-2013 source: fer2013.csv, icml_face_data.csv, train.csv, a Kaggle image folder or an .npz")
+    t.add_argument("--split", default="train", help="split to train on: train, public_test, private_test (default: train)")
     t.add_argument("--out", required=True, help="output folder (generator/, checkpoints/, samples/, losses.png)")
     t.add_argument("--preset", default="default", choices=["default", "paper"])
     t.add_argument("--epochs", type=int, default=None)
