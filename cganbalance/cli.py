@@ -3,6 +3,8 @@
     cganbalance train DATA --out DIR [--preset default] [--epochs N | --max-time SECONDS] [--resume]
     cganbalance sample GENERATOR --out grid.png|samples.npz [--n-per-class 8] [--seed 0]
     cganbalance push GENERATOR REPO_ID
+    cganbalance evaluate GENERATOR --data public_test.npz [--train train.npz]
+    cganbalance demo [--quick]
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ __all__ = ["main"]
 
 
 def _train(args) -> int:
-    import numpy as np
-
     from . import fer2013
     from .hub import save_generator
     from .over_sampling import CGANOverSampler
@@ -122,7 +122,6 @@ def _demo(args) -> int:
         print("1. (the shipped FER-2013 generator is not in this install; skipping the face grid)")
 
     data = load_wine()
-    names = ["cultivar 0", "cultivar 1", "cultivar 2"]
     n_splits = 2 if args.quick else 5
     print(
         f"\n2. The wine data set; each of {n_splits} training splits made imbalanced (class 2 cut to 7 samples "
@@ -170,6 +169,35 @@ def _demo(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    """Per-class quality of a FER-2013 generator on held-out faces (see cganbalance.metrics)."""
+    from . import fer2013
+    from .hub import from_pretrained
+    from .metrics import evaluate_generator, format_markdown
+
+    generator = from_pretrained(args.generator)
+    images, labels = fer2013.load(args.data, split=args.split)
+    train = fer2013.load(args.train, split="train")[0] if args.train else None
+    # FER-2013 labels are canonical; a generator that names its classes is matched by name.
+    classes = fer2013.CLASSES if sorted(generator.classes) == sorted(fer2013.CLASSES) else None
+    results = evaluate_generator(
+        generator,
+        images,
+        labels,
+        n_per_class=args.n_per_class,
+        classes=classes,
+        extractor=args.extractor,
+        X_train=train,
+        cas_epochs=args.cas_epochs or None,
+        random_state=args.seed,
+    )
+    print(format_markdown(results, title=f"{args.generator} on {Path(args.data).name} ({len(images):,} images)"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        print(f"\nWrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cganbalance", description="Balance imbalanced data sets with a conditional GAN.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -206,6 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="cganbalance-demo", help="folder for the pictures")
     d.add_argument("--quick", action="store_true", help="a few training epochs only (seconds)")
     d.set_defaults(func=_demo)
+
+    e = sub.add_parser("evaluate", help="per-class FID/KID, precision/recall, recognisability of a generator")
+    e.add_argument("generator", help="alias (fer2013-cgan), folder or Hub repo id")
+    e.add_argument("--data", required=True, help="held-out FER-2013 faces, e.g. public_test.npz")
+    e.add_argument("--split", default="public_test", help="split of DATA to read (default: public_test)")
+    e.add_argument("--train", default=None, help="training faces (train.npz): adds the memorisation check")
+    e.add_argument("--extractor", default=None, help="classifier folder (default: the shipped FER-2013 one)")
+    e.add_argument("--n-per-class", type=int, default=None, help="default: as many as DATA holds of each class")
+    e.add_argument("--cas-epochs", type=int, default=0, help="train a classifier on generated faces only (CAS)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", default=None, help="also write the full results as JSON")
+    e.set_defaults(func=_evaluate)
     return parser
 
 

@@ -150,8 +150,6 @@ class Generator(
         Whether the output layer is a transposed convolution (the paper) or a convolution.
     slope : float
         LeakyReLU negative slope (0.4 in the paper).
-    embed : {"one_hot"}
-        How the label enters: concatenated to ``z`` as a one-hot vector.
     classes : list of str or None
         Class names in label order (stored in ``config.json``).
     value_range : list of float or None

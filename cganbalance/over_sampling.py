@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import os
-import time
-from pathlib import Path
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +19,13 @@ from sklearn_compat.utils.validation import validate_data
 
 from .nets import Discriminator, Generator, init_weights
 from .presets import TrainConfig, build_networks, epochs_for, preset_spec
-from .training import CHECKPOINT_NAME, CGANTrainer, discriminator_confidence, make_torch_generator, resolve_device
+from .training import (
+    CHECKPOINT_NAME,
+    CGANTrainer,
+    discriminator_confidence,
+    make_torch_generator,
+    resolve_device,
+)
 
 __all__ = ["CGANOverSampler"]
 

@@ -5,7 +5,7 @@ import pytest
 
 from cganbalance import CGANOverSampler, Generator, from_pretrained
 
-from .conftest import TINY_IMAGE, TINY_MLP
+from .conftest import TINY_MLP
 
 
 def sampler(**kwargs):

@@ -14,7 +14,13 @@ import pytest
 import torch
 from huggingface_hub import HfApi, ModelCard, constants
 
-from cganbalance import CGANOverSampler, Generator, from_pretrained, push_to_hub, save_generator
+from cganbalance import (
+    CGANOverSampler,
+    Generator,
+    from_pretrained,
+    push_to_hub,
+    save_generator,
+)
 from cganbalance import hub as hub_module
 from cganbalance.nets import init_weights
 

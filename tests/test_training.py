@@ -6,7 +6,12 @@ import torch
 
 from cganbalance import CGANOverSampler, TrainingDivergedError
 from cganbalance.presets import build_networks
-from cganbalance.training import CHECKPOINT_NAME, CGANTrainer, make_torch_generator, resolve_device
+from cganbalance.training import (
+    CHECKPOINT_NAME,
+    CGANTrainer,
+    make_torch_generator,
+    resolve_device,
+)
 
 from .conftest import TINY_IMAGE
 

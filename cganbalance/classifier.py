@@ -1,0 +1,583 @@
+"""A small, fast FER-2013 classifier: the domain feature extractor of :mod:`cganbalance.metrics`.
+
+No Inception network can be downloaded for FID, and ImageNet features describe grey 48×48
+faces poorly anyway, so generated faces are compared in the feature space of a CNN trained on
+real FER-2013 training images. The same network says whether a generated face shows the
+intended emotion (:func:`cganbalance.metrics.classifier_recall`), and trained on synthetic
+faces only it gives the classification accuracy score (:func:`cganbalance.metrics.cas`).
+
+Images enter as ``N×1×H×W`` floats in ``[-1, 1]`` (``uint8 / 127.5 - 1``, the generator's
+scaling); :func:`to_model_input` converts uint8 arrays. Weights are saved as
+``config.json`` + ``model.safetensors`` (:class:`huggingface_hub.PyTorchModelHubMixin`); the
+trained FER-2013 extractor ships in ``cganbalance/pretrained/fer2013-classifier/``
+(:func:`load_fer_classifier`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from torch import nn
+
+from .nets import SeededDropout
+
+__all__ = [
+    "FERClassifier",
+    "extract",
+    "load_fer_classifier",
+    "save_classifier",
+    "to_model_input",
+    "train_classifier",
+]
+
+#: Folder of the shipped FER-2013 extractor.
+FER_CLASSIFIER_DIR = Path(__file__).parent / "pretrained" / "fer2013-classifier"
+
+_MODEL_CARD = """---
+{{ card_data }}
+---
+
+# {{ title | default("cganbalance FER-2013 classifier", true) }}
+
+A small CNN trained on real FER-2013 faces by [cganbalance](https://github.com/cganbalance/cganbalance);
+the feature extractor of its generator metrics (per-class FID/KID, precision/recall).
+
+```python
+from cganbalance.classifier import load_fer_classifier, extract
+
+model = load_fer_classifier()
+features, logits = extract(model, images_uint8)  # N×48×48 uint8 faces
+```
+
+{{ details | default("", true) }}
+"""
+
+
+class FERClassifier(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="cganbalance",
+    tags=["cganbalance", "image-classification", "fer2013"],
+    model_card_template=_MODEL_CARD,
+    repo_url="https://github.com/cganbalance/cganbalance",
+):
+    """A VGG-style CNN: stages of 3×3 convolution + BatchNorm + ReLU, 2×2 max-pooling between
+    stages, global average pooling, dropout and a linear layer.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes (7 for FER-2013).
+    in_channels : int
+        Image channels (1 for grey faces).
+    image_size : list of int
+        ``[H, W]`` the network was trained at; :func:`extract` resizes other sizes to it.
+    widths : list of int
+        Channels of each stage. The last one is the size of the embedding :meth:`features`
+        returns.
+    depths : list of int
+        Convolutions in each stage (same length as ``widths``).
+    dropout : float
+        Dropout before the linear layer, during training only.
+    classes : list of str or None
+        Class names in label order (stored in ``config.json``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cganbalance.classifier import FERClassifier
+    >>> model = FERClassifier(widths=[8, 16], depths=[1, 1]).eval()
+    >>> model.features(torch.zeros(2, 1, 48, 48)).shape
+    torch.Size([2, 16])
+    >>> model(torch.zeros(2, 1, 48, 48)).shape
+    torch.Size([2, 7])
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 7,
+        in_channels: int = 1,
+        image_size: Sequence[int] = (48, 48),
+        widths: Sequence[int] = (32, 64, 128, 256),
+        depths: Sequence[int] = (1, 1, 1, 1),
+        dropout: float = 0.3,
+        classes: Sequence[str] | None = None,
+    ):
+        super().__init__()
+        widths, depths = [int(w) for w in widths], [int(d) for d in depths]
+        if not widths or len(widths) != len(depths) or min(widths) < 1 or min(depths) < 1:
+            raise ValueError(
+                "`widths` and `depths` must be non-empty lists of positive integers of the same length. "
+                f"Got widths={widths!r} and depths={depths!r} instead."
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(f"`dropout` must lie in [0, 1). Got {dropout!r} instead.")
+        self.n_classes = int(n_classes)
+        self.in_channels = int(in_channels)
+        self.image_size = [int(s) for s in image_size]
+        self.classes = [str(c) for c in classes] if classes is not None else [str(i) for i in range(self.n_classes)]
+        if len(self.classes) != self.n_classes:
+            raise ValueError(
+                f"`classes` must have n_classes={self.n_classes} names. Got {len(self.classes)}: {self.classes!r}."
+            )
+        self._config = {
+            "n_classes": self.n_classes,
+            "in_channels": self.in_channels,
+            "image_size": self.image_size,
+            "widths": widths,
+            "depths": depths,
+            "dropout": float(dropout),
+            "classes": self.classes,
+        }
+        layers: list[nn.Module] = []
+        c_in = self.in_channels
+        for stage, (width, depth) in enumerate(zip(widths, depths)):
+            if stage:
+                layers.append(nn.MaxPool2d(2))
+            for _ in range(depth):
+                layers += [
+                    nn.Conv2d(c_in, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
+                c_in = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.body = nn.Sequential(*layers)
+        self.dropout = SeededDropout(dropout)
+        self.head = nn.Linear(c_in, self.n_classes)
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.head.in_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate embedding (globally averaged last-stage activations), ``N×widths[-1]``."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of images ``N×C×H×W`` in ``[-1, 1]``."""
+        return self.head(self.dropout(self.features(x)))
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, as written to ``config.json``."""
+        return json.loads(json.dumps(self._config))
+
+    # -- persistence -------------------------------------------------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        _write_weights(self, Path(save_directory), half=False)
+        # Written here, so the mixin keeps it instead of its raw record of the arguments.
+        (Path(save_directory) / constants.CONFIG_NAME).write_text(
+            json.dumps(self.get_config(), sort_keys=True, indent=2)
+        )
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision,
+        cache_dir,
+        force_download: bool,
+        local_files_only: bool,
+        token,
+        config: dict | None = None,
+        map_location: str = "cpu",
+        **model_kwargs,
+    ):
+        # The mixin's default loads non-strictly and falls back to pickles; this does neither.
+        from .hub import build_generator, load_weights
+
+        if config is None:
+            raise FileNotFoundError(
+                f"{model_id}: no {constants.CONFIG_NAME}. A classifier folder holds {constants.CONFIG_NAME} and "
+                f"{constants.SAFETENSORS_SINGLE_FILE}."
+            )
+        model = build_generator(config, model_id, cls=cls)  # checks every field before building
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
+        else:
+            weights = hf_hub_download(
+                repo_id=model_id,
+                filename=constants.SAFETENSORS_SINGLE_FILE,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+        load_weights(model, weights, map_location=map_location)
+        return model.eval()
+
+
+def save_classifier(model: FERClassifier, save_directory, *, half: bool = False, card: str | None = None) -> Path:
+    """Save ``model`` as ``config.json``, ``model.safetensors`` and a ``README.md`` model card.
+
+    Parameters
+    ----------
+    model : FERClassifier
+    save_directory : str or path
+    half : bool
+        Store floating-point weights as float16 (half the size; loading casts them back to
+        float32).
+    card : str or None
+        Markdown added to the model card (training data, command, test scores).
+
+    Returns
+    -------
+    pathlib.Path
+        ``save_directory``.
+    """
+    if not isinstance(model, FERClassifier):
+        raise TypeError(f"`model` must be a FERClassifier. Got {type(model).__name__} instead.")
+    target = Path(save_directory)
+    (target / "README.md").unlink(missing_ok=True)  # the mixin never overwrites a card
+    n_params = sum(p.numel() for p in model.parameters())
+    details = f"## Model\n\n- classes (label order): {', '.join(model.classes)}\n- parameters: {n_params:,}\n"
+    model.save_pretrained(target, model_card_kwargs={"details": details + ("\n" + card if card else "")})
+    if half:
+        _write_weights(model, target, half=True)
+    return target
+
+
+def _write_weights(model: nn.Module, directory: Path, half: bool) -> None:
+    from safetensors.torch import save
+
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
+    # Bytes written from Python honour the umask; safetensors' save_file makes 0600 files.
+    (directory / constants.SAFETENSORS_SINGLE_FILE).write_bytes(save(state))
+
+
+def load_fer_classifier(path=None, *, map_location="cpu") -> FERClassifier:
+    """Load the FER-2013 classifier shipped with cganbalance (or one saved at ``path``).
+
+    Parameters
+    ----------
+    path : str, path or None
+        A folder written by :func:`save_classifier`; ``None`` loads the embedded copy in
+        ``cganbalance/pretrained/fer2013-classifier/``.
+    map_location : str or torch.device
+
+    Returns
+    -------
+    FERClassifier
+        In evaluation mode.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder or its weights are missing.
+    """
+    folder = Path(path) if path is not None else FER_CLASSIFIER_DIR
+    if not (folder / constants.SAFETENSORS_SINGLE_FILE).is_file():
+        if path is None:
+            raise FileNotFoundError(
+                f"The FER-2013 classifier is not in this install ({folder / constants.SAFETENSORS_SINGLE_FILE} is "
+                "missing). Train it with `python benchmarks/train_fer_classifier.py --train train.npz`, or pass "
+                "your own feature extractor (`extractor=`, `--extractor`)."
+            )
+        raise FileNotFoundError(
+            f"`path={str(path)!r}` holds no {constants.SAFETENSORS_SINGLE_FILE}; expected a folder written by "
+            "save_classifier."
+        )
+    return FERClassifier.from_pretrained(str(folder), map_location=str(map_location))
+
+
+# -- input conversion and batched inference ------------------------------------------------------
+def to_model_input(images) -> torch.Tensor:
+    """Images as a float32 ``N×C×H×W`` tensor in ``[-1, 1]``.
+
+    Parameters
+    ----------
+    images : array-like or torch.Tensor
+        ``N×H×W``, ``N×H×W×1`` or ``N×C×H×W``; uint8 pixels (0–255, scaled as
+        ``x / 127.5 - 1``) or floats already in ``[-1, 1]`` (a generator's output).
+
+    Raises
+    ------
+    ValueError
+        For other shapes, or floats outside ``[-1, 1]``.
+    """
+    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] == 1 and x.shape[1] != 1:
+        x = x.permute(0, 3, 1, 2)
+    if x.ndim != 4:
+        raise ValueError(f"`images` must be N×H×W, N×H×W×1 or N×C×H×W. Got shape {tuple(x.shape)} instead.")
+    if x.dtype == torch.uint8:
+        return x.float() / 127.5 - 1
+    if not x.is_floating_point():
+        raise ValueError(f"`images` must be uint8 pixels or floats in [-1, 1]. Got dtype {x.dtype} instead.")
+    x = x.float()
+    if x.numel() and (x.min() < -1.001 or x.max() > 1.001):
+        raise ValueError(
+            f"Float `images` must be scaled to [-1, 1] (pass uint8 for 0-255 pixels). "
+            f"Got values from {x.min().item():.3g} to {x.max().item():.3g} instead."
+        )
+    return x
+
+
+def _fit_size(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    size = getattr(model, "image_size", None)
+    if size is None or list(x.shape[2:]) == list(size):
+        return x
+    return F.interpolate(x, size=list(size), mode="bilinear", align_corners=False, antialias=True)
+
+
+@torch.inference_mode()
+def extract(model: nn.Module, images, *, batch_size: int = 512, features: bool = True):
+    """Embeddings and logits of ``images`` in evaluation mode, in batches.
+
+    Parameters
+    ----------
+    model : FERClassifier or torch.nn.Module
+        A module with ``features(x)`` and ``head``; any other module (or callable returning
+        logits) gives logits only.
+    images : array-like or torch.Tensor
+        See :func:`to_model_input`. Resized to ``model.image_size`` when that differs.
+    batch_size : int
+    features : bool
+        Whether to compute the embeddings.
+
+    Returns
+    -------
+    features : ndarray of shape (N, embedding_dim), float64, or None
+    logits : ndarray of shape (N, n_classes), float64
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer. Got {batch_size!r} instead.")
+    x = to_model_input(images)
+    has_features = isinstance(model, FERClassifier)
+    is_module = isinstance(model, nn.Module)
+    was_training = model.training if is_module else False
+    if is_module:
+        model.eval()
+        device = next(iter(model.parameters()), torch.empty(0)).device
+    else:
+        device = torch.device("cpu")
+    feats, logits = [], []
+    try:
+        for start in range(0, len(x), batch_size):
+            batch = _fit_size(model, x[start : start + batch_size]).to(device)
+            if has_features:
+                h = model.features(batch)
+                feats.append(h.double().cpu())
+                logits.append(model.head(h).double().cpu())
+            else:
+                logits.append(torch.as_tensor(model(batch)).double().cpu())
+    finally:
+        if is_module:
+            model.train(was_training)
+    n_out = getattr(model, "n_classes", 0)
+    logit_array = torch.cat(logits).numpy() if logits else np.zeros((0, n_out))
+    if not (features and has_features):
+        return None, logit_array
+    feat_array = torch.cat(feats).numpy() if feats else np.zeros((0, model.embedding_dim))
+    return feat_array, logit_array
+
+
+# -- training --------------------------------------------------------------------------------
+def _init_weights(model: nn.Module, generator: torch.Generator) -> None:
+    """He initialisation drawn from ``generator`` (never torch's global RNG)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01, generator=generator)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+def _augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips and shifts of up to ``max_shift`` pixels (edges replicated)."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if max_shift <= 0:
+        return x
+    s = max_shift
+    dy = torch.randint(0, 2 * s + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * s + 1, (n,), generator=generator)
+    padded = F.pad(x, (s, s, s, s), mode="replicate")
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # N×1×H×1
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # N×1×1×W
+    batch = torch.arange(n)[:, None, None, None]
+    chans = torch.arange(x.shape[1])[None, :, None, None]
+    return padded[batch, chans, rows, cols]
+
+
+def _check_labels(y, n: int, n_classes: int | None) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"`y` must be one label per image ({n}). Got shape {y.shape} instead.")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"`y` must hold integer class indices. Got dtype {y.dtype} instead.")
+    if n and (y.min() < 0 or (n_classes is not None and y.max() >= n_classes)):
+        upper = f"{n_classes - 1}" if n_classes is not None else "..."
+        raise ValueError(f"`y` must lie in [0, {upper}]. Got values from {y.min()} to {y.max()} instead.")
+    return y.astype(np.int64)
+
+
+def train_classifier(
+    X,
+    y,
+    *,
+    epochs: int = 20,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 5e-4,
+    augment: bool = True,
+    max_shift: int = 4,
+    model: FERClassifier | None = None,
+    model_params: dict | None = None,
+    classes: Sequence[str] | None = None,
+    random_state=None,
+    device="cpu",
+    verbose: bool = False,
+) -> FERClassifier:
+    """Train a :class:`FERClassifier` on labelled images.
+
+    AdamW with a one-cycle learning-rate schedule and cross-entropy; every random draw (initial
+    weights, batch order, augmentation, dropout) comes from one ``torch.Generator`` seeded from
+    ``random_state``, so the same seed gives the same weights on the CPU.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor
+        Images ``N×H×W`` (or ``N×C×H×W``), uint8 pixels or floats in ``[-1, 1]``.
+    y : array-like of int
+        Class indices.
+    epochs : int
+        Passes over the data. Each pass draws ``N // batch_size`` full batches (a last
+        partial batch is left for the next shuffle).
+    batch_size : int
+    lr : float
+        Peak learning rate.
+    weight_decay : float
+    augment : bool
+        Random horizontal flips and shifts of up to ``max_shift`` pixels.
+    max_shift : int
+    model : FERClassifier or None
+        The network to train (in place); ``None`` builds one with ``model_params`` and
+        initialises it from ``random_state``.
+    model_params : dict or None
+        Constructor arguments of the new :class:`FERClassifier`; ``n_classes`` defaults to
+        ``len(classes)`` or ``max(y) + 1``, ``image_size`` to the images' size.
+    classes : list of str or None
+        Class names in label order, stored with the model.
+    random_state : int, numpy.random.RandomState, torch.Generator or None
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    verbose : bool
+        Show a progress bar with the loss and the training accuracy.
+
+    Returns
+    -------
+    FERClassifier
+        The trained network, in evaluation mode.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cganbalance.classifier import train_classifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.randint(0, 256, size=(64, 16, 16)).astype(np.uint8)
+    >>> y = np.arange(64) % 2
+    >>> model = train_classifier(X, y, epochs=1, batch_size=32, random_state=0,
+    ...                          model_params={"widths": [4, 8], "depths": [1, 1]})
+    >>> model.n_classes, model.embedding_dim
+    (2, 8)
+    """
+    from tqdm.auto import tqdm
+
+    from .training import make_torch_generator, resolve_device
+
+    for name, value, kind, low in (
+        ("epochs", epochs, (int, np.integer), 1),
+        ("batch_size", batch_size, (int, np.integer), 1),
+        ("max_shift", max_shift, (int, np.integer), 0),
+        ("lr", lr, (int, float), np.nextafter(0, 1)),
+        ("weight_decay", weight_decay, (int, float), 0),
+    ):
+        if not isinstance(value, kind) or isinstance(value, bool) or value < low:
+            what = ("a positive " if low else "a non-negative ") + (
+                "integer" if int in kind and float not in kind else "number"
+            )
+            raise ValueError(f"`{name}` must be {what}. Got {value!r} instead.")
+    x = to_model_input(X)
+    if len(x) < 2:
+        raise ValueError(f"`X` must hold at least 2 images. Got {len(x)}.")
+    if model is not None and not isinstance(model, FERClassifier):
+        raise TypeError(f"`model` must be a FERClassifier or None. Got {type(model).__name__} instead.")
+    n_classes = model.n_classes if model is not None else (model_params or {}).get("n_classes")
+    if n_classes is None and classes is not None:
+        n_classes = len(classes)
+    labels = _check_labels(y, len(x), n_classes)
+    rng = make_torch_generator(random_state, device="cpu")
+    dev = resolve_device(device)
+    if model is None:
+        params = {
+            "n_classes": n_classes or int(labels.max()) + 1,
+            "in_channels": x.shape[1],
+            "image_size": list(x.shape[2:]),
+        }
+        if classes is not None:
+            params["classes"] = list(classes)
+        params.update(model_params or {})
+        with torch.random.fork_rng(devices=[]):  # constructors draw from the global RNG; keep it untouched
+            model = FERClassifier(**params)
+        _init_weights(model, rng)
+    model.to(dev)
+    y_t = torch.as_tensor(labels)
+    batch_size = min(int(batch_size), len(x))
+    steps_per_epoch = len(x) // batch_size
+    total = steps_per_epoch * epochs
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=0.2)
+    model.dropout.generator = rng if dev.type == "cpu" else None
+    model.train()
+    bar = tqdm(total=total, disable=not verbose, desc="classifier training", unit="step", dynamic_ncols=True)
+    try:
+        for epoch in range(epochs):
+            order = torch.randperm(len(x), generator=rng)
+            correct = seen = 0
+            for i in range(steps_per_epoch):
+                idx = order[i * batch_size : (i + 1) * batch_size]
+                batch = _augment(x[idx], max_shift, rng) if augment else x[idx]
+                target = y_t[idx].to(dev)
+                logits = model(batch.to(dev))
+                loss = F.cross_entropy(logits, target)
+                if not math.isfinite(loss.item()):
+                    raise RuntimeError(
+                        f"Classifier training diverged at epoch {epoch + 1}, step {i + 1} (loss {loss.item()}); "
+                        "lower `lr`."
+                    )
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                correct += (logits.argmax(1) == target).sum().item()
+                seen += len(idx)
+                bar.update(1)
+                if verbose:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
+    finally:
+        bar.close()
+        model.dropout.generator = None
+        model.eval()
+    return model

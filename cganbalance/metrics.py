@@ -1,0 +1,837 @@
+"""Offline evaluation of a class-conditional generator with a domain feature extractor.
+
+No Inception network can be downloaded, and its ImageNet features describe grey 48×48 faces
+poorly, so every feature-space metric here uses the embedding of a small CNN trained on real
+FER-2013 training images (:func:`cganbalance.classifier.load_fer_classifier`). The numbers are
+therefore comparable between generators evaluated with the same extractor, not with FID values
+published for other feature spaces.
+
+Feature-space metrics (two sets of embeddings, one row per sample):
+
+* :func:`frechet_distance` — FID: the Fréchet distance between Gaussians fitted to the sets.
+  Biased upwards for small sets; compare values computed on sets of equal size.
+* :func:`kernel_inception_distance` — KID: the unbiased squared MMD with the polynomial kernel
+  ``(a·b / d + 1)³``, averaged over random subsets; about 0 for equal distributions at any size.
+* :func:`precision_recall` — Kynkäänniemi et al. (2019): how much of the generated set lies on
+  the real data's k-NN manifold (precision, fidelity), and how much of the real set on the
+  generated one (recall, coverage of the modes).
+* :func:`density_coverage` — Naeem et al. (2020): outlier-robust variants of the two.
+* :func:`within_class_diversity` — mean pairwise distance of generated samples over that of
+  real samples (below 1: less varied than real faces; near 0: collapse).
+
+Label and training-set metrics:
+
+* :func:`classifier_recall` — the fraction of samples generated for class ``c`` that a
+  classifier trained on real data labels ``c``: is the emotion recognisable?
+* :func:`cas` — classification accuracy score: train a classifier on synthetic images only
+  and test it on real ones.
+* :func:`memorisation` — pixel-space distance of each generated image to its nearest real
+  training image, against the same distance for real test images.
+
+:func:`evaluate_generator` draws samples per class and computes all of these per class;
+:func:`evaluate_samples` does the same for given images (for example real training images, the
+score of a perfect generator); :func:`format_markdown` renders the result as a table.
+
+All functions are deterministic for a given ``random_state``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from scipy import linalg
+from sklearn.utils import check_random_state
+
+from .classifier import extract, load_fer_classifier, to_model_input
+
+__all__ = [
+    "cas",
+    "classifier_recall",
+    "density_coverage",
+    "evaluate_generator",
+    "evaluate_samples",
+    "format_markdown",
+    "frechet_distance",
+    "kernel_inception_distance",
+    "memorisation",
+    "precision_recall",
+    "within_class_diversity",
+]
+
+#: KID computes whole kernel matrices once for sets up to this size (3 × 4096² float64 ≈ 400 MB).
+_KID_PRECOMPUTE_MAX = 4096
+
+#: Per-class metrics of :func:`evaluate_samples`, in table order.
+PER_CLASS_METRICS = (
+    "fid",
+    "kid",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "classifier_recall",
+    "real_recall",
+    "diversity",
+)
+
+
+# -- checks ----------------------------------------------------------------------------------
+def _features(x, name: str, min_rows: int = 2) -> np.ndarray:
+    """A 2-D float64 array of at least ``min_rows`` finite rows."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2-D array (samples × features). Got shape {x.shape} instead.")
+    if len(x) < min_rows:
+        raise ValueError(f"`{name}` must hold at least {min_rows} samples. Got {len(x)}.")
+    if not np.isfinite(x).all():
+        raise ValueError(f"`{name}` holds NaN or infinite values.")
+    return x
+
+
+def _pair(a, b, names=("features_a", "features_b"), min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _features(a, names[0], min_rows), _features(b, names[1], min_rows)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` must have the same number of features. Got {a.shape[1]} and {b.shape[1]}."
+        )
+    return a, b
+
+
+def _positive_int(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Got {value!r} instead.")
+    return int(value)
+
+
+# -- feature-space metrics -------------------------------------------------------------------
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID).
+
+    ``|μa - μb|² + tr(Σa + Σb - 2 (Σa Σb)^½)``, with sample means and covariances.
+
+    Parameters
+    ----------
+    features_a, features_b : array-like of shape (n_samples, n_features)
+        At least two samples each.
+
+    Returns
+    -------
+    float
+        Non-negative; 0 for sets with equal means and covariances.
+
+    Notes
+    -----
+    The estimate is biased upwards by roughly ``1 / n``: compare values computed on sets of the
+    same size. When the matrix square root is singular (fewer samples than features), a small
+    multiple of the identity is added to both covariances, as in the reference implementation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cganbalance.metrics import frechet_distance
+    >>> a = np.random.RandomState(0).normal(size=(500, 4))
+    >>> round(frechet_distance(a, a), 6)
+    0.0
+    >>> round(frechet_distance(a, a + [2, 0, 0, 0]), 6)
+    4.0
+    """
+    a, b = _pair(features_a, features_b)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sigma_a, sigma_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma_a @ sigma_b)
+    if caught or not np.isfinite(covmean).all():
+        offset = np.eye(len(sigma_a)) * 1e-6
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
+    if np.iscomplexobj(covmean):
+        # Numerical noise gives tiny imaginary parts; large ones mean the result is meaningless.
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3 * max(1.0, np.abs(covmean).max())):
+            raise ValueError(
+                f"The covariance product has a matrix square root with a large imaginary part "
+                f"({np.abs(covmean.imag).max():.3g}); the features are degenerate."
+            )
+        covmean = covmean.real
+    diff = mu_a - mu_b
+    value = diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean)
+    return float(max(value, 0.0))
+
+
+def kernel_inception_distance(
+    features_a, features_b, *, n_subsets: int = 100, subset_size: int = 1000, random_state=0
+) -> float:
+    """Kernel distance (KID): unbiased squared MMD with a cubic polynomial kernel.
+
+    ``k(a, b) = (a·b / d + 1)³``, averaged over ``n_subsets`` pairs of random subsets of
+    ``min(subset_size, n_a, n_b)`` samples each (Bińkowski et al., 2018).
+
+    Parameters
+    ----------
+    features_a, features_b : array-like of shape (n_samples, n_features)
+        At least two samples each.
+    n_subsets : int
+    subset_size : int
+    random_state : int, numpy.random.RandomState or None
+        Draws the subsets.
+
+    Returns
+    -------
+    float
+        The mean estimate; unbiased, so it can be slightly negative for equal distributions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cganbalance.metrics import kernel_inception_distance
+    >>> rng = np.random.RandomState(0)
+    >>> a, b = rng.normal(size=(300, 8)), rng.normal(size=(300, 8))
+    >>> abs(kernel_inception_distance(a, b)) < 0.1
+    True
+    >>> kernel_inception_distance(a, b + 1) > 0.5
+    True
+    """
+    a, b = _pair(features_a, features_b)
+    n_subsets = _positive_int(n_subsets, "n_subsets")
+    m = min(_positive_int(subset_size, "subset_size"), len(a), len(b))
+    if m < 2:
+        raise ValueError(f"`subset_size` must be at least 2. Got {subset_size!r}.")
+    rng = check_random_state(random_state)
+    d = a.shape[1]
+
+    def kernel(x, y):
+        return (x @ y.T / d + 1) ** 3
+
+    # Small sets: one kernel matrix each, indexed per subset (same draws, same result, far fewer FLOPs).
+    full = max(len(a), len(b)) <= _KID_PRECOMPUTE_MAX
+    if full:
+        k_aa, k_bb, k_ab = kernel(a, a), kernel(b, b), kernel(a, b)
+    estimates = np.empty(n_subsets)
+    for i in range(n_subsets):
+        ia, ib = rng.choice(len(a), m, replace=False), rng.choice(len(b), m, replace=False)
+        if full:
+            k_xx, k_yy, k_xy = k_aa[np.ix_(ia, ia)], k_bb[np.ix_(ib, ib)], k_ab[np.ix_(ia, ib)]
+        else:
+            x, y = a[ia], b[ib]
+            k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)
+        estimates[i] = (
+            (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+            + (k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+            - 2 * k_xy.mean()
+        )
+    return float(estimates.mean())
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of ``a`` and ``b`` (float64)."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(a, b)
+
+
+def _knn_radii(x: np.ndarray, k: int, name: str) -> np.ndarray:
+    """Distance of each row to its ``k``-th nearest other row."""
+    if k >= len(x):
+        raise ValueError(f"`k` must be smaller than the number of samples in `{name}` ({len(x)}). Got {k}.")
+    d = _distances(x, x)
+    return np.partition(d, k, axis=1)[:, k]  # column 0 is the row itself
+
+
+def precision_recall(real_features, fake_features, *, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al., 2019).
+
+    Each set's manifold is the union of balls around its samples with radius the distance to
+    the ``k``-th nearest neighbour in the same set.
+
+    Parameters
+    ----------
+    real_features, fake_features : array-like of shape (n_samples, n_features)
+        Each with more than ``k`` samples.
+    k : int
+
+    Returns
+    -------
+    precision : float
+        Fraction of generated samples inside the real manifold (fidelity).
+    recall : float
+        Fraction of real samples inside the generated manifold (how much of the real variety
+        the generator covers).
+    """
+    k = _positive_int(k, "k")
+    real, fake = _pair(real_features, fake_features, ("real_features", "fake_features"))
+    r_real = _knn_radii(real, k, "real_features")
+    r_fake = _knn_radii(fake, k, "fake_features")
+    d = _distances(real, fake)  # real × fake
+    precision = (d <= r_real[:, None]).any(axis=0).mean()
+    recall = (d <= r_fake[None, :]).any(axis=1).mean()
+    return float(precision), float(recall)
+
+
+def density_coverage(real_features, fake_features, *, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al., 2020): precision and recall robust to outliers.
+
+    Parameters
+    ----------
+    real_features, fake_features : array-like of shape (n_samples, n_features)
+    k : int
+        Neighbourhood size for the real k-NN balls.
+
+    Returns
+    -------
+    density : float
+        Mean number of real balls holding each generated sample, divided by ``k`` (about 1 when
+        the distributions match; above 1 when samples crowd dense real regions).
+    coverage : float
+        Fraction of real samples whose ball holds at least one generated sample.
+    """
+    k = _positive_int(k, "k")
+    real, fake = _pair(real_features, fake_features, ("real_features", "fake_features"))
+    r_real = _knn_radii(real, k, "real_features")
+    inside = _distances(real, fake) <= r_real[:, None]
+    return float(inside.sum(0).mean() / k), float(inside.any(axis=1).mean())
+
+
+def within_class_diversity(fake_features, real_features, *, max_samples: int = 2000, random_state=0) -> float:
+    """Mean pairwise feature distance of generated samples over that of real samples.
+
+    Parameters
+    ----------
+    fake_features, real_features : array-like of shape (n_samples, n_features)
+        Samples of one class.
+    max_samples : int
+        Larger sets are subsampled (without replacement) to this many rows.
+    random_state : int, numpy.random.RandomState or None
+        Draws the subsamples.
+
+    Returns
+    -------
+    float
+        1 when generated samples vary as much as real ones; near 0 for a collapsed class.
+    """
+    from scipy.spatial.distance import pdist
+
+    fake, real = _pair(fake_features, real_features, ("fake_features", "real_features"))
+    max_samples = _positive_int(max_samples, "max_samples")
+    rng = check_random_state(random_state)
+
+    def spread(x):
+        if len(x) > max_samples:
+            x = x[rng.choice(len(x), max_samples, replace=False)]
+        return pdist(x).mean()
+
+    real_spread = spread(real)
+    if real_spread == 0:
+        raise ValueError("`real_features` are all identical; the diversity ratio is undefined.")
+    return float(spread(fake) / real_spread)
+
+
+# -- label-space metrics ---------------------------------------------------------------------
+def _class_columns(model_classes: Sequence[str] | None, classes: Sequence[str] | None, n_outputs: int) -> np.ndarray:
+    """Columns of the model's logits for each of ``classes`` (matched by name when both are named)."""
+
+    def unnamed(names):
+        return names is None or [str(c) for c in names] == [str(i) for i in range(len(names))]
+
+    if unnamed(classes) or unnamed(model_classes):
+        return np.arange(n_outputs)
+    index = {str(c): i for i, c in enumerate(model_classes)}
+    missing = [c for c in classes if str(c) not in index]
+    if missing:
+        raise ValueError(f"`classes` {missing} are unknown to the classifier, whose classes are {list(model_classes)}.")
+    return np.array([index[str(c)] for c in classes])
+
+
+def _predict(classifier, images, classes=None, batch_size: int = 512) -> np.ndarray:
+    _, logits = extract(classifier, images, batch_size=batch_size, features=False)
+    cols = _class_columns(getattr(classifier, "classes", None), classes, logits.shape[1])
+    return logits[:, cols].argmax(1)
+
+
+def _per_class_recall(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    recall = np.full(n_classes, np.nan)
+    for c in range(n_classes):
+        mask = y_true == c
+        if mask.any():
+            recall[c] = float((y_pred[mask] == c).mean())
+    return recall
+
+
+def _labels(labels, n: int, name: str = "labels") -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n:
+        raise ValueError(f"`{name}` must hold one label per image ({n}). Got shape {labels.shape} instead.")
+    if labels.dtype.kind not in "iu" or (n and labels.min() < 0):
+        raise ValueError(f"`{name}` must hold non-negative integer class indices. Got {labels.dtype} values.")
+    return labels.astype(np.int64)
+
+
+def classifier_recall(
+    classifier, images, labels, *, classes: Sequence[str] | None = None, batch_size: int = 512
+) -> np.ndarray:
+    """Per class, the fraction of ``images`` of that label that ``classifier`` assigns to it.
+
+    For generated images, this says whether the intended class is recognisable; computed on
+    real images, it is the ceiling a generator can hope for with this classifier.
+
+    Parameters
+    ----------
+    classifier : FERClassifier, torch.nn.Module or callable
+        Maps ``N×C×H×W`` floats in ``[-1, 1]`` to class logits.
+    images : array-like or torch.Tensor
+        uint8 pixels or floats in ``[-1, 1]`` (see :func:`~cganbalance.classifier.to_model_input`).
+    labels : array-like of int
+        The intended class of each image.
+    classes : list of str or None
+        Names of the label indices; when given and the classifier names its classes, logits
+        are matched by name (so label orders may differ).
+    batch_size : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes,)
+        NaN for classes without images.
+    """
+    x = to_model_input(images)
+    labels = _labels(labels, len(x))
+    pred = _predict(classifier, x, classes, batch_size)
+    n_classes = (
+        len(classes) if classes is not None else max(int(labels.max(initial=-1)) + 1, int(pred.max(initial=-1)) + 1)
+    )
+    return _per_class_recall(labels, pred, n_classes)
+
+
+def cas(
+    X_synthetic,
+    y_synthetic,
+    X_real,
+    y_real,
+    *,
+    epochs: int = 5,
+    batch_size: int = 128,
+    model_params: dict | None = None,
+    random_state=0,
+    verbose: bool = False,
+) -> dict:
+    """Classification accuracy score: train on synthetic images only, test on real ones.
+
+    Parameters
+    ----------
+    X_synthetic, y_synthetic :
+        Generated images (uint8 or floats in ``[-1, 1]``) and their intended labels.
+    X_real, y_real :
+        Real test images and labels (same label indices).
+    epochs, batch_size :
+        Training budget of the classifier (:func:`~cganbalance.classifier.train_classifier`).
+    model_params : dict or None
+        Constructor arguments of the :class:`~cganbalance.classifier.FERClassifier`.
+    random_state : int, numpy.random.RandomState or None
+    verbose : bool
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy``, ``macro_f1`` and ``recall`` (per class) on the
+        real images.
+    """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from .classifier import train_classifier
+
+    x_syn, x_real = to_model_input(X_synthetic), to_model_input(X_real)
+    y_syn, y_true = _labels(y_synthetic, len(x_syn), "y_synthetic"), _labels(y_real, len(x_real), "y_real")
+    params = dict(model_params or {})
+    n_classes = params.setdefault("n_classes", int(max(y_syn.max(initial=0), y_true.max(initial=0))) + 1)
+    params.setdefault("image_size", list(x_real.shape[2:]))
+    model = train_classifier(
+        x_syn,
+        y_syn,
+        epochs=epochs,
+        batch_size=batch_size,
+        model_params=params,
+        random_state=random_state,
+        verbose=verbose,
+    )
+    pred = _predict(model, x_real)
+    return {
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
+        "macro_f1": float(f1_score(y_true, pred, average="macro", labels=np.arange(n_classes), zero_division=0)),
+        "recall": _per_class_recall(y_true, pred, n_classes).tolist(),
+    }
+
+
+# -- memorisation ----------------------------------------------------------------------------
+def _pixels(images, name: str) -> torch.Tensor:
+    """Images as rows of grey levels (0–255, float32)."""
+    try:
+        x = to_model_input(images)
+    except ValueError as exc:
+        raise ValueError(f"`{name}`: {exc}") from exc
+    return ((x + 1) * 127.5).flatten(1)
+
+
+def _nearest(query: torch.Tensor, reference: torch.Tensor, chunk: int = 1024, shortlist: int = 8):
+    """RMS distance (grey levels) of each query row to its nearest reference row, and its index.
+
+    Candidates are short-listed with a float32 matrix product, then their distances are
+    recomputed exactly in float64, so exact copies give exactly 0.
+    """
+    ref_sq = (reference.double() ** 2).sum(1).float()
+    shortlist = min(shortlist, len(reference))
+    dist, index = [], []
+    for start in range(0, len(query), chunk):
+        q = query[start : start + chunk]
+        approx = ref_sq[None, :] - 2 * q @ reference.T  # |q|² is constant per row
+        cand = approx.topk(shortlist, dim=1, largest=False).indices
+        exact = ((q[:, None, :].double() - reference[cand].double()) ** 2).sum(2)
+        best = exact.argmin(1)
+        dist.append(exact.gather(1, best[:, None]).squeeze(1))
+        index.append(cand.gather(1, best[:, None]).squeeze(1))
+    d = torch.cat(dist).sqrt() / math.sqrt(query.shape[1])
+    return d.numpy(), torch.cat(index).numpy()
+
+
+def memorisation(generated, train, test, *, quantile: float = 0.01, copy_tolerance: float = 1.0) -> dict:
+    """Does the generator reproduce training images? Pixel-space nearest neighbours.
+
+    For each generated image, the root-mean-square pixel difference (in grey levels, 0–255) to
+    its nearest training image; for reference, the same for each real test image. A generator
+    that memorises has many samples closer to the training set than real unseen faces are.
+
+    Parameters
+    ----------
+    generated, train, test : array-like or torch.Tensor
+        Images of the same shape; uint8 pixels or floats in ``[-1, 1]``.
+    quantile : float
+        The threshold is this quantile of the test-to-train distances (0.01: closer to a
+        training image than 99% of real test faces are).
+    copy_tolerance : float
+        Distances at or below this many grey levels count as copies.
+
+    Returns
+    -------
+    dict
+        ``generated_nn`` and ``generated_nn_index`` (per generated image), ``test_nn``,
+        ``threshold``, ``fraction_below`` (fraction of generated images under the threshold;
+        about ``quantile`` for a generator that does not copy), ``median_ratio`` (median
+        generated-to-train over median test-to-train distance), ``n_copies``.
+    """
+    if not 0 < quantile < 1:
+        raise ValueError(f"`quantile` must lie in (0, 1). Got {quantile!r} instead.")
+    if not copy_tolerance >= 0:
+        raise ValueError(f"`copy_tolerance` must be non-negative. Got {copy_tolerance!r} instead.")
+    gen, ref, held = _pixels(generated, "generated"), _pixels(train, "train"), _pixels(test, "test")
+    for name, x in (("generated", gen), ("test", held)):
+        if x.shape[1] != ref.shape[1]:
+            raise ValueError(
+                f"`{name}` and `train` must have images of the same size. Got {x.shape[1]} and {ref.shape[1]} pixels."
+            )
+    if not len(ref) or not len(held) or not len(gen):
+        raise ValueError("`generated`, `train` and `test` must each hold at least one image.")
+    gen_nn, gen_index = _nearest(gen, ref)
+    test_nn, _ = _nearest(held, ref)
+    threshold = float(np.quantile(test_nn, quantile))
+    test_median = float(np.median(test_nn))
+    return {
+        "generated_nn": gen_nn,
+        "generated_nn_index": gen_index,
+        "test_nn": test_nn,
+        "threshold": threshold,
+        "fraction_below": float((gen_nn < threshold).mean()) if threshold > 0 else float((gen_nn <= 0).mean()),
+        "median_ratio": float(np.median(gen_nn) / test_median) if test_median > 0 else math.inf,
+        "n_copies": int((gen_nn <= copy_tolerance).sum()),
+        "quantile": quantile,
+    }
+
+
+# -- everything, per class -------------------------------------------------------------------
+def _resolve_extractor(extractor):
+    if extractor is None:
+        return load_fer_classifier()
+    if isinstance(extractor, str) or hasattr(extractor, "__fspath__"):
+        return load_fer_classifier(extractor)
+    if not (hasattr(extractor, "features") and hasattr(extractor, "head")):
+        raise TypeError(
+            "`extractor` must be a FERClassifier, a folder saved by save_classifier, or None (the shipped one). "
+            f"Got {type(extractor).__name__} instead."
+        )
+    return extractor
+
+
+def _mean(values) -> float:
+    values = np.asarray([v for v in values if v is not None], dtype=float)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+
+
+def evaluate_samples(
+    X_generated,
+    y_generated,
+    X_real,
+    y_real,
+    *,
+    classes: Sequence[str] | None = None,
+    extractor=None,
+    X_train=None,
+    cas_epochs: int | None = None,
+    k: int = 3,
+    kid_subsets: int = 100,
+    random_state=0,
+    batch_size: int = 512,
+) -> dict:
+    """Per-class generator metrics for given generated (or any candidate) images.
+
+    Parameters
+    ----------
+    X_generated, y_generated :
+        Candidate images (uint8 or floats in ``[-1, 1]``) and their intended labels.
+    X_real, y_real :
+        Real held-out images (the FER-2013 public test set) and labels, same label indices.
+    classes : list of str or None
+        Class names of the label indices (default ``"0"``, ``"1"``, ...); matched by name
+        against the extractor's classes.
+    extractor : FERClassifier, path or None
+        The feature extractor and real-data classifier; ``None`` loads the shipped one.
+    X_train : array-like or None
+        Real training images: adds :func:`memorisation`.
+    cas_epochs : int or None
+        Adds :func:`cas` with this training budget.
+    k : int
+        Neighbourhood size of precision/recall (density/coverage use ``k + 2``).
+    kid_subsets : int
+        Subsets averaged by KID.
+    random_state : int, numpy.random.RandomState or None
+    batch_size : int
+        Images per forward pass of the extractor.
+
+    Returns
+    -------
+    dict
+        ``classes``; ``per_class`` (one dict per class with ``n_real``, ``n_generated`` and the
+        metrics of :data:`PER_CLASS_METRICS`, NaN when a class has too few samples); ``mean``
+        (mean over classes of each metric); ``cas`` and ``memorisation`` summaries or None;
+        ``settings``.
+    """
+    extractor = _resolve_extractor(extractor)
+    x_gen, x_real = to_model_input(X_generated), to_model_input(X_real)
+    y_gen, y_true = _labels(y_generated, len(x_gen), "y_generated"), _labels(y_real, len(x_real), "y_real")
+    n_classes = len(classes) if classes is not None else int(max(y_gen.max(initial=-1), y_true.max(initial=-1))) + 1
+    names = [str(c) for c in classes] if classes is not None else [str(i) for i in range(n_classes)]
+    if (y_gen.size and y_gen.max() >= n_classes) or (y_true.size and y_true.max() >= n_classes):
+        raise ValueError(f"Labels must lie in [0, {n_classes - 1}] for the {n_classes} `classes` {names}.")
+    k = _positive_int(k, "k")
+    rng = check_random_state(random_state)
+    cols = _class_columns(extractor.classes, names if classes is not None else None, extractor.n_classes)
+    if len(cols) != n_classes:
+        raise ValueError(
+            f"The extractor has {extractor.n_classes} classes {extractor.classes}; the data has {n_classes}. "
+            "Pass `classes` to match them by name."
+        )
+    f_gen, logit_gen = extract(extractor, x_gen, batch_size=batch_size)
+    f_real, logit_real = extract(extractor, x_real, batch_size=batch_size)
+    gen_recall = _per_class_recall(y_gen, logit_gen[:, cols].argmax(1), n_classes)
+    real_recall = _per_class_recall(y_true, logit_real[:, cols].argmax(1), n_classes)
+
+    per_class = []
+    for c, name in enumerate(names):
+        a, b = f_real[y_true == c], f_gen[y_gen == c]
+        row = {"class": name, "n_real": len(a), "n_generated": len(b)}
+        row.update(dict.fromkeys(PER_CLASS_METRICS, math.nan))
+        row["classifier_recall"], row["real_recall"] = float(gen_recall[c]), float(real_recall[c])
+        seed = int(rng.randint(np.iinfo(np.int32).max))  # drawn for every class, so classes do not shift each other
+        if min(len(a), len(b)) > k + 2:
+            row["fid"] = frechet_distance(b, a)
+            row["kid"] = kernel_inception_distance(b, a, n_subsets=kid_subsets, random_state=seed)
+            row["precision"], row["recall"] = precision_recall(a, b, k=k)
+            row["density"], row["coverage"] = density_coverage(a, b, k=k + 2)
+            row["diversity"] = within_class_diversity(b, a, random_state=seed)
+        per_class.append(row)
+    results = {
+        "classes": names,
+        "per_class": per_class,
+        "mean": {m: _mean(r[m] for r in per_class) for m in PER_CLASS_METRICS},
+        "cas": None,
+        "memorisation": None,
+        "settings": {
+            "k": k,
+            "kid_subsets": kid_subsets,
+            "cas_epochs": cas_epochs,
+            "extractor": extractor.get_config() if hasattr(extractor, "get_config") else type(extractor).__name__,
+        },
+    }
+    if cas_epochs:
+        results["cas"] = cas(
+            x_gen,
+            y_gen,
+            x_real,
+            y_true,
+            epochs=cas_epochs,
+            model_params={"n_classes": n_classes},
+            random_state=int(rng.randint(np.iinfo(np.int32).max)),
+        )
+    if X_train is not None:
+        mem = memorisation(x_gen, X_train, x_real)
+        results["memorisation"] = {key: v for key, v in mem.items() if not isinstance(v, np.ndarray)}
+    return results
+
+
+def _quantise(images: torch.Tensor) -> np.ndarray:
+    """Generated ``[-1, 1]`` images as uint8 pixels, as a user of the sampler receives them."""
+    return np.clip(np.rint((images.numpy() + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+def evaluate_generator(
+    generator,
+    X_real,
+    y_real,
+    *,
+    n_per_class: int | None = None,
+    classes: Sequence[str] | None = None,
+    extractor=None,
+    X_train=None,
+    cas_epochs: int | None = None,
+    k: int = 3,
+    kid_subsets: int = 100,
+    random_state=0,
+    batch_size: int = 512,
+) -> dict:
+    """Draw samples of every class from ``generator`` and compute :func:`evaluate_samples`.
+
+    Generated images are rounded to uint8 pixels first, like the images the sampler returns
+    and like the real ones.
+
+    Parameters
+    ----------
+    generator : Generator, str or path
+        A generator, or anything :func:`cganbalance.from_pretrained` loads (``"fer2013-cgan"``).
+    X_real, y_real :
+        Real held-out images (uint8, ``N×H×W``) and labels.
+    n_per_class : int or None
+        Samples per class; ``None`` draws as many as ``X_real`` holds of each class, so that
+        the generated and the real sets are of equal size (FID and the k-NN metrics depend on
+        set sizes).
+    classes : list of str or None
+        Names of ``y_real``'s label indices; when given, samples are requested by name from the
+        generator (so label orders may differ). ``None`` uses the generator's label order.
+    extractor, X_train, cas_epochs, k, kid_subsets, batch_size :
+        See :func:`evaluate_samples`.
+    random_state : int, numpy.random.RandomState or None
+        Seeds the noise and every subsampling.
+
+    Returns
+    -------
+    dict
+        As :func:`evaluate_samples`, plus ``n_per_class`` in ``settings``.
+
+    Examples
+    --------
+    >>> from cganbalance import fer2013
+    >>> from cganbalance.metrics import evaluate_generator, format_markdown
+    >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
+    >>> print(format_markdown(evaluate_generator("fer2013-cgan", X, y)))  # doctest: +SKIP
+    """
+    from .hub import from_pretrained
+
+    generator = from_pretrained(generator)
+    x_real = to_model_input(X_real)
+    y_true = _labels(y_real, len(x_real), "y_real")
+    if classes is None:
+        names = list(generator.classes)
+        if y_true.size and y_true.max() >= generator.n_classes:
+            raise ValueError(
+                f"`y_real` holds label {y_true.max()}, but the generator has {generator.n_classes} classes; "
+                "pass `classes` to match labels by name."
+            )
+    else:
+        names = [str(c) for c in classes]
+    if n_per_class is not None:
+        counts = np.full(len(names), _positive_int(n_per_class, "n_per_class"))
+    else:
+        counts = np.bincount(y_true, minlength=len(names))
+    rng = check_random_state(random_state)
+    y_gen = np.repeat(np.arange(len(names)), counts)
+    requested = [names[i] for i in y_gen] if classes is not None else y_gen
+    images = generator.generate(requested, random_state=int(rng.randint(np.iinfo(np.int32).max)), batch_size=batch_size)
+    results = evaluate_samples(
+        _quantise(images),
+        y_gen,
+        x_real,
+        y_true,
+        classes=names,
+        extractor=extractor,
+        X_train=X_train,
+        cas_epochs=cas_epochs,
+        k=k,
+        kid_subsets=kid_subsets,
+        random_state=rng,
+        batch_size=batch_size,
+    )
+    results["settings"]["n_per_class"] = n_per_class
+    return results
+
+
+_HEADERS = {
+    "fid": "FID ↓",
+    "kid": "KID×10³ ↓",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "classifier_recall": "recognised",
+    "real_recall": "recognised (real)",
+    "diversity": "diversity",
+}
+
+
+def format_markdown(results: dict, *, digits: int = 3, title: str | None = None) -> str:
+    """The per-class table of :func:`evaluate_samples` / :func:`evaluate_generator` as Markdown.
+
+    Columns: FID, KID (×1000), precision, recall, density, coverage, "recognised" (the real-data
+    classifier's recall on generated samples), the same on real test images (its ceiling), and
+    the diversity ratio; a last row holds the mean over classes. CAS and memorisation follow
+    as lines when present.
+    """
+    if not isinstance(results, dict) or "per_class" not in results:
+        raise ValueError("`results` must be the dict returned by evaluate_generator or evaluate_samples.")
+
+    def cell(metric, value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        return f"{value * 1000:.{max(digits - 1, 1)}f}" if metric == "kid" else f"{value:.{digits}f}"
+
+    lines = [f"**{title}**", ""] if title else []
+    lines.append("| class | real / generated | " + " | ".join(_HEADERS[m] for m in PER_CLASS_METRICS) + " |")
+    lines.append("|---|---|" + "---|" * len(PER_CLASS_METRICS))
+    for row in results["per_class"]:
+        cells = " | ".join(cell(m, row[m]) for m in PER_CLASS_METRICS)
+        lines.append(f"| {row['class']} | {row['n_real']} / {row['n_generated']} | {cells} |")
+    cells = " | ".join(f"**{cell(m, results['mean'][m])}**" for m in PER_CLASS_METRICS)
+    lines.append(f"| **mean** | | {cells} |")
+    if results.get("cas"):
+        c = results["cas"]
+        lines += [
+            "",
+            (
+                f"CAS (trained on generated only, {results['settings'].get('cas_epochs')} epochs, tested on real): "
+                f"accuracy {c['accuracy']:.{digits}f}, balanced accuracy {c['balanced_accuracy']:.{digits}f}, "
+                f"macro-F1 {c['macro_f1']:.{digits}f}."
+            ),
+        ]
+    if results.get("memorisation"):
+        m = results["memorisation"]
+        lines += [
+            "",
+            (
+                f"Memorisation (pixel RMS distance to the nearest training image): median generated / median "
+                f"test = {m['median_ratio']:.{digits}f}; {m['fraction_below']:.2%} of generated images are closer "
+                f"than {m['quantile']:.0%} of real test images ({m['threshold']:.1f} grey levels); "
+                f"{m['n_copies']} near-exact copies."
+            ),
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,420 @@
+"""Generator metrics and the FER classifier, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from cganbalance import classifier as clf_module
+from cganbalance.classifier import (
+    FERClassifier,
+    extract,
+    load_fer_classifier,
+    save_classifier,
+    to_model_input,
+    train_classifier,
+)
+from cganbalance.metrics import (
+    cas,
+    classifier_recall,
+    density_coverage,
+    evaluate_generator,
+    evaluate_samples,
+    format_markdown,
+    frechet_distance,
+    kernel_inception_distance,
+    memorisation,
+    precision_recall,
+    within_class_diversity,
+)
+from cganbalance.nets import Generator, init_weights
+
+TINY_CLASSIFIER = {"widths": [4, 8], "depths": [1, 1], "dropout": 0.2}
+
+
+def with_moments(n, mean, cov, seed):
+    """``n`` samples whose sample mean and covariance are exactly ``mean`` and ``cov``."""
+    z = np.random.RandomState(seed).normal(size=(n, len(mean)))
+    z -= z.mean(0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T  # sample covariance = I
+    return z @ np.linalg.cholesky(cov).T + mean
+
+
+@pytest.fixture(scope="module")
+def tiny_faces():
+    """90 grey 16×16 uint8 images of 3 classes (dark, mid, bright, with noise)."""
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(3), 30)
+    X = np.clip(rng.normal(60 + 70 * y[:, None, None], 25, size=(90, 16, 16)), 0, 255).astype(np.uint8)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def tiny_extractor(tiny_faces):
+    X, y = tiny_faces
+    return train_classifier(
+        X, y, epochs=2, batch_size=30, random_state=0, model_params=TINY_CLASSIFIER, classes=["a", "b", "c"]
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[8, 8, 4], classes=["a", "b", "c"])
+    init_weights(g, torch.Generator().manual_seed(0))
+    return g.eval()
+
+
+# -- FID -------------------------------------------------------------------------------------
+def test_fid_of_identical_sets_is_zero():
+    a = np.random.RandomState(0).normal(size=(200, 6))
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-8)
+
+
+def test_fid_matches_closed_form_for_diagonal_gaussians():
+    mean_a, mean_b = np.zeros(4), np.array([1.0, -2.0, 0.5, 0.0])
+    var_a, var_b = np.array([1.0, 2.0, 0.5, 3.0]), np.array([4.0, 1.0, 0.5, 1.0])
+    a = with_moments(400, mean_a, np.diag(var_a), 0)
+    b = with_moments(300, mean_b, np.diag(var_b), 1)
+    expected = np.sum((mean_a - mean_b) ** 2) + np.sum((np.sqrt(var_a) - np.sqrt(var_b)) ** 2)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_matches_closed_form_for_correlated_gaussians():
+    rng = np.random.RandomState(3)
+    m = rng.normal(size=(5, 5))
+    cov_a, cov_b = m @ m.T + np.eye(5), np.diag(rng.uniform(0.5, 2, 5))
+    mean_b = rng.normal(size=5)
+    a, b = with_moments(500, np.zeros(5), cov_a, 0), with_moments(500, mean_b, cov_b, 1)
+    root_a = linalg.sqrtm(cov_a).real
+    expected = mean_b @ mean_b + np.trace(cov_a + cov_b - 2 * linalg.sqrtm(root_a @ cov_b @ root_a).real)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_grows_with_the_mean_shift():
+    a = np.random.RandomState(0).normal(size=(300, 3))
+    shifts = [frechet_distance(a, a + [s, 0, 0]) for s in (0.5, 1.0, 2.0)]
+    assert shifts == pytest.approx([0.25, 1.0, 4.0])
+
+
+def test_fid_with_fewer_samples_than_features_is_finite():
+    rng = np.random.RandomState(0)
+    value = frechet_distance(rng.normal(size=(10, 32)), rng.normal(size=(12, 32)))
+    assert np.isfinite(value) and value > 0
+
+
+@pytest.mark.parametrize(
+    "a, b, match",
+    [
+        (np.zeros((5, 3)), np.zeros((5, 4)), "same number of features"),
+        (np.zeros(5), np.zeros((5, 1)), "`features_a` must be a 2-D array"),
+        (np.zeros((1, 3)), np.zeros((5, 3)), "`features_a` must hold at least 2"),
+        (np.full((5, 3), np.nan), np.zeros((5, 3)), "`features_a` holds NaN"),
+    ],
+)
+def test_fid_errors_name_the_argument(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        frechet_distance(a, b)
+
+
+# -- KID -------------------------------------------------------------------------------------
+def test_kid_is_near_zero_for_one_distribution_and_positive_when_shifted():
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+    same = kernel_inception_distance(a, b, subset_size=200, random_state=0)
+    shifted = kernel_inception_distance(a, b + 0.5, subset_size=200, random_state=0)
+    assert abs(same) < 0.01
+    assert shifted > 0.1 and shifted > 20 * abs(same)
+
+
+def test_kid_of_large_sets_gives_the_same_estimate(monkeypatch):
+    from cganbalance import metrics
+
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=(60, 4)), rng.normal(size=(50, 4)) + 0.3
+    small = kernel_inception_distance(a, b, subset_size=20, n_subsets=5, random_state=1)
+    monkeypatch.setattr(metrics, "_KID_PRECOMPUTE_MAX", 10)  # per-subset kernels, as for large sets
+    assert kernel_inception_distance(a, b, subset_size=20, n_subsets=5, random_state=1) == pytest.approx(
+        small, rel=1e-12
+    )
+
+
+def test_kid_is_deterministic_for_a_seed():
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=(100, 4)), rng.normal(size=(80, 4)) + 0.2
+    first = kernel_inception_distance(a, b, subset_size=50, n_subsets=10, random_state=7)
+    assert first == kernel_inception_distance(a, b, subset_size=50, n_subsets=10, random_state=7)
+    with pytest.raises(ValueError, match="`n_subsets` must be a positive integer"):
+        kernel_inception_distance(a, b, n_subsets=0)
+
+
+# -- precision / recall, density / coverage, diversity ---------------------------------------
+def test_precision_recall_identical_and_disjoint():
+    rng = np.random.RandomState(0)
+    a = rng.normal(size=(100, 5))
+    assert precision_recall(a, a) == (1.0, 1.0)
+    assert precision_recall(a, a + 100) == (0.0, 0.0)
+
+
+def test_precision_and_recall_separate_fidelity_from_variety():
+    rng = np.random.RandomState(0)
+    real = rng.normal(size=(300, 2))
+    collapsed = rng.normal(scale=0.05, size=(300, 2))  # realistic but not varied
+    precision, recall = precision_recall(real, collapsed, k=3)
+    assert precision > 0.9 and recall < 0.3
+
+
+def test_density_and_coverage():
+    rng = np.random.RandomState(0)
+    a = rng.normal(size=(100, 5))
+    density, coverage = density_coverage(a, a, k=5)
+    assert coverage == 1.0 and density >= 1.0
+    assert density_coverage(a, a + 100, k=5) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="`k` must be smaller than the number of samples in `real_features`"):
+        density_coverage(a[:4], a, k=5)
+
+
+def test_within_class_diversity():
+    rng = np.random.RandomState(0)
+    real = rng.normal(size=(200, 6))
+    assert within_class_diversity(rng.normal(size=(200, 6)), real) == pytest.approx(1.0, abs=0.05)
+    assert within_class_diversity(0.1 * rng.normal(size=(200, 6)), real) == pytest.approx(0.1, abs=0.02)
+    with pytest.raises(ValueError, match="all identical"):
+        within_class_diversity(real, np.ones((5, 6)))
+
+
+# -- classifier recall, memorisation ---------------------------------------------------------
+class Brightness(torch.nn.Module):
+    """A stub classifier: class 0 for dark images, 1 for bright ones."""
+
+    def forward(self, x):
+        m = x.mean((1, 2, 3))
+        return torch.stack([-m, m], 1)
+
+
+def test_classifier_recall_with_a_stub_classifier():
+    dark, bright = np.full((4, 8, 8), 20, np.uint8), np.full((6, 8, 8), 230, np.uint8)
+    images = np.concatenate([dark, bright, bright[:2]])
+    labels = np.array([0] * 4 + [1] * 6 + [0] * 2)  # two bright images meant as class 0
+    assert classifier_recall(Brightness(), images, labels).tolist() == pytest.approx([4 / 6, 1.0])
+    assert np.isnan(classifier_recall(Brightness(), dark, np.zeros(4, int), classes=["d", "b", "x"])[2])
+
+
+def test_classifier_recall_matches_classes_by_name(tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    by_index = classifier_recall(tiny_extractor, X, y)
+    # The same data with labels in another order, named: identical recall per name.
+    order = ["c", "a", "b"]
+    relabel = np.array([order.index(n) for n in tiny_extractor.classes])[y]
+    by_name = classifier_recall(tiny_extractor, X, relabel, classes=order)
+    assert by_name.tolist() == pytest.approx([by_index[2], by_index[0], by_index[1]])
+    with pytest.raises(ValueError, match="unknown to the classifier"):
+        classifier_recall(tiny_extractor, X, y, classes=["a", "b", "zebra"])
+
+
+def test_memorisation_flags_exact_copies():
+    rng = np.random.RandomState(0)
+    train = rng.randint(0, 256, size=(50, 8, 8)).astype(np.uint8)
+    test = rng.randint(0, 256, size=(20, 8, 8)).astype(np.uint8)
+    copies = train[[3, 7, 7, 41]]
+    result = memorisation(copies, train, test)
+    assert result["n_copies"] == 4 and result["fraction_below"] == 1.0
+    assert result["generated_nn"].tolist() == [0.0] * 4
+    assert result["generated_nn_index"].tolist() == [3, 7, 7, 41]
+    assert result["median_ratio"] == 0.0
+    fresh = memorisation(rng.randint(0, 256, size=(30, 8, 8)).astype(np.uint8), train, test)
+    assert fresh["n_copies"] == 0 and fresh["median_ratio"] == pytest.approx(1.0, abs=0.15)
+
+
+def test_memorisation_reads_generator_scaling_and_checks_sizes():
+    train = np.random.RandomState(0).randint(0, 256, size=(10, 8, 8)).astype(np.uint8)
+    as_float = torch.as_tensor(train[:2]).float()[:, None] / 127.5 - 1
+    assert memorisation(as_float, train, train[5:])["generated_nn"] == pytest.approx([0, 0], abs=1e-4)
+    with pytest.raises(ValueError, match="`generated` and `train` must have images of the same size"):
+        memorisation(np.zeros((2, 4, 4), np.uint8), train, train)
+    with pytest.raises(ValueError, match="`quantile` must lie in"):
+        memorisation(train, train, train, quantile=1.5)
+
+
+# -- the classifier --------------------------------------------------------------------------
+def test_to_model_input_scales_and_checks():
+    x = to_model_input(np.array([[[0, 255]]], dtype=np.uint8))
+    assert x.shape == (1, 1, 1, 2) and x.flatten().tolist() == [-1.0, 1.0]
+    with pytest.raises(ValueError, match=r"Float `images` must be scaled to \[-1, 1\]"):
+        to_model_input(np.full((1, 4, 4), 200.0))
+    with pytest.raises(ValueError, match="`images` must be N×H×W"):
+        to_model_input(np.zeros((4, 4), np.uint8))
+
+
+def test_classifier_shapes_and_errors():
+    model = FERClassifier(widths=[4, 8], depths=[1, 2]).eval()
+    x = torch.zeros(3, 1, 48, 48)
+    assert model.features(x).shape == (3, 8) and model(x).shape == (3, 7)
+    with pytest.raises(ValueError, match="`widths` and `depths`"):
+        FERClassifier(widths=[4, 8], depths=[1])
+    with pytest.raises(ValueError, match="`classes` must have n_classes=7"):
+        FERClassifier(classes=["a"])
+
+
+def test_train_classifier_is_deterministic_and_leaves_global_rng_alone(tiny_faces):
+    X, y = tiny_faces
+    state = torch.get_rng_state()
+    a = train_classifier(X, y, epochs=1, batch_size=30, random_state=3, model_params=TINY_CLASSIFIER)
+    b = train_classifier(X, y, epochs=1, batch_size=30, random_state=3, model_params=TINY_CLASSIFIER)
+    c = train_classifier(X, y, epochs=1, batch_size=30, random_state=4, model_params=TINY_CLASSIFIER)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert not torch.equal(a.head.weight, c.head.weight)
+    assert not a.training and a.image_size == [16, 16] and a.n_classes == 3
+
+
+def test_train_classifier_learns_an_easy_task(tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    _, logits = extract(tiny_extractor, X)
+    assert (logits.argmax(1) == y).mean() > 0.6  # brightness classes; chance is 1/3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epochs": 0}, "`epochs` must be a positive integer"),
+        ({"lr": -1.0}, "`lr` must be a positive number"),
+        ({"y": np.arange(90) % 3 - 1}, r"`y` must lie in \[0"),
+        ({"y": np.zeros(5, int)}, "`y` must be one label per image"),
+    ],
+)
+def test_train_classifier_errors_name_the_argument(tiny_faces, kwargs, match):
+    X, y = tiny_faces
+    kwargs = {"y": y, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train_classifier(X, model_params=TINY_CLASSIFIER, **kwargs)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_classifier_save_load_round_trip(tiny_extractor, tiny_faces, tmp_path, half):
+    X, _ = tiny_faces
+    folder = save_classifier(tiny_extractor, tmp_path / "clf", half=half, card="trained on tiny faces")
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert "trained on tiny faces" in (folder / "README.md").read_text()
+    loaded = load_fer_classifier(folder)
+    assert loaded.get_config() == tiny_extractor.get_config() and not loaded.training
+    feats, logits = extract(tiny_extractor, X)
+    feats2, logits2 = extract(loaded, X)
+    if half:
+        np.testing.assert_allclose(logits2, logits, atol=0.05)
+    else:
+        np.testing.assert_array_equal(feats2, feats)
+        np.testing.assert_array_equal(logits2, logits)
+
+
+def test_loading_a_broken_classifier_folder(tmp_path, tiny_extractor, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="holds no model.safetensors"):
+        load_fer_classifier(tmp_path)
+    monkeypatch.setattr(clf_module, "FER_CLASSIFIER_DIR", tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="train_fer_classifier.py"):
+        load_fer_classifier()
+    folder = save_classifier(tiny_extractor, tmp_path / "clf")
+    (folder / "config.json").write_text('{"n_classes": 3, "widths": "wide"}')
+    with pytest.raises(ValueError, match="config.json does not match FERClassifier"):
+        load_fer_classifier(folder)
+
+
+# -- everything together ---------------------------------------------------------------------
+def test_cas_trains_on_synthetic_and_tests_on_real(tiny_faces):
+    X, y = tiny_faces
+    result = cas(X, y, X, y, epochs=1, batch_size=30, model_params=TINY_CLASSIFIER, random_state=0)
+    assert set(result) == {"accuracy", "balanced_accuracy", "macro_f1", "recall"}
+    assert len(result["recall"]) == 3 and 0 <= result["accuracy"] <= 1
+    assert result == cas(X, y, X, y, epochs=1, batch_size=30, model_params=TINY_CLASSIFIER, random_state=0)
+
+
+def test_evaluate_samples_of_real_images_scores_as_real(tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    result = evaluate_samples(X, y, X, y, classes=["a", "b", "c"], extractor=tiny_extractor, kid_subsets=5)
+    for row in result["per_class"]:
+        assert row["fid"] == pytest.approx(0, abs=1e-6)
+        assert row["precision"] == row["recall"] == row["coverage"] == 1.0
+        assert row["diversity"] == pytest.approx(1.0)
+        assert row["classifier_recall"] == row["real_recall"]
+
+
+def test_evaluate_generator_on_a_tiny_generator(tiny_generator, tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    kwargs = {"extractor": tiny_extractor, "X_train": X, "n_per_class": 12, "kid_subsets": 5, "random_state": 0}
+    result = evaluate_generator(tiny_generator, X, y, cas_epochs=1, **kwargs)
+    assert result["classes"] == ["a", "b", "c"]
+    assert [r["n_generated"] for r in result["per_class"]] == [12, 12, 12]
+    assert [r["n_real"] for r in result["per_class"]] == [30, 30, 30]
+    mean = result["mean"]
+    assert set(mean) >= {"fid", "kid", "precision", "recall", "classifier_recall", "diversity"}
+    assert all(np.isfinite(v) for v in mean.values())
+    assert mean["fid"] > 0 and 0 <= mean["precision"] <= 1
+    assert result["cas"]["accuracy"] >= 0 and result["memorisation"]["n_copies"] == 0
+    again = evaluate_generator(tiny_generator, X, y, cas_epochs=1, **kwargs)
+    assert format_markdown(again) == format_markdown(result)  # same seed, same numbers
+
+    table = format_markdown(result, title="tiny")
+    assert table.count("\n| ") == 5  # header + 3 classes + mean (the separator starts "|---")
+    assert "| **mean** |" in table and "CAS" in table and "Memorisation" in table
+
+
+def test_evaluate_generator_matches_real_labels_by_name(tiny_generator, tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    order = ["c", "a", "b"]
+    relabel = np.array([order.index(n) for n in tiny_generator.classes])[y]
+    kwargs = {"extractor": tiny_extractor, "n_per_class": 10, "kid_subsets": 3, "random_state": 0}
+    by_index = evaluate_generator(tiny_generator, X, y, **kwargs)
+    by_name = evaluate_generator(tiny_generator, X, relabel, classes=order, **kwargs)
+    assert [r["class"] for r in by_name["per_class"]] == order
+    assert by_name["per_class"][1]["real_recall"] == by_index["per_class"][0]["real_recall"]
+    with pytest.raises(ValueError, match="`y_real` holds label 5"):
+        evaluate_generator(tiny_generator, X, np.full(len(X), 5), **kwargs)
+    with pytest.raises(ValueError, match="`n_per_class` must be a positive integer"):
+        evaluate_generator(tiny_generator, X, y, **{**kwargs, "n_per_class": 0})
+
+
+def test_cli_evaluate(tmp_path, capsys):
+    from cganbalance import fer2013
+    from cganbalance.cli import main
+    from cganbalance.hub import save_generator
+
+    rng = np.random.RandomState(0)
+    y = np.arange(70) % 7
+    X = np.clip(rng.normal(40 + 25 * y[:, None, None], 20, size=(70, 16, 16)), 0, 255).astype(np.uint8)
+    data = tmp_path / "faces.npz"
+    np.savez(data, images=X, labels=y, classes=np.array(fer2013.CLASSES))
+    extractor = train_classifier(
+        X, y, epochs=1, batch_size=35, random_state=0, model_params=TINY_CLASSIFIER, classes=fer2013.CLASSES
+    )
+    save_classifier(extractor, tmp_path / "clf")
+    g = Generator(latent_dim=8, output_shape=[1, 16, 16], widths=[8, 8, 4], classes=fer2013.CLASSES)
+    init_weights(g, torch.Generator().manual_seed(0))
+    save_generator(g.eval(), tmp_path / "gen")
+
+    args = [
+        "evaluate",
+        str(tmp_path / "gen"),
+        "--data",
+        str(data),
+        "--extractor",
+        str(tmp_path / "clf"),
+        "--train",
+        str(data),
+        "--n-per-class",
+        "6",
+        "--json",
+        str(tmp_path / "r.json"),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| disgust | 10 / 6 |" in out and "| **mean** |" in out and "Memorisation" in out
+    import json
+
+    assert json.loads((tmp_path / "r.json").read_text())["classes"] == fer2013.CLASSES
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args[:4] + ["--extractor", str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 2
+    assert "holds no model.safetensors" in capsys.readouterr().err
