@@ -258,8 +258,13 @@ class CGANOverSampler(BaseOverSampler):
             X = X.reshape(len(X), -1)
         elif hasattr(X, "ndim") and getattr(X, "ndim", 2) > 4:
             raise ValueError(f"`X` must be 2-D rows or an N×H×W, N×H×W×C or N×C×H×W array. Got {X.ndim} dimensions.")
+        dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns keep their own dtypes on output
         X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype="numeric")
         self._sample_shape = sample_shape
+        if dtypes is not None and sample_shape is None:
+            self._integer_columns = np.array([getattr(d, "kind", "f") in "iub" for d in dtypes])
+        else:
+            self._integer_columns = None
         return X, y, binarize_y
 
     def _layout(self, n_features: int) -> _ImageLayout | None:
@@ -451,6 +456,8 @@ class CGANOverSampler(BaseOverSampler):
         else:
             x = samples.astype(np.float64) * s["std"] + s["mean"]
             x = np.clip(x, s["min"], s["max"])
+            if self._integer_columns is not None:  # integer DataFrame columns get whole numbers
+                x[:, self._integer_columns] = np.rint(x[:, self._integer_columns])
         if np.dtype(self._input_dtype).kind in "iu":
             x = np.rint(x)
         return x.astype(self._input_dtype)

@@ -324,3 +324,27 @@ def test_resume_needs_checkpoint_dir(tiny_tabular):
     X, y = tiny_tabular
     with pytest.raises(ValueError, match="checkpoint_dir"):
         tab_sampler(resume=True).fit_resample(X, y)
+
+
+def test_pandas_mixed_integer_and_float_columns():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame({"age": rng.randint(20, 80, 60), "score": rng.rand(60), "flag": rng.rand(60) > 0.5})
+    y = np.array([0] * 45 + [1] * 15)
+    X_res, _ = tab_sampler().fit_resample(df, y)
+    assert list(X_res.dtypes) == list(df.dtypes)
+    new = X_res.iloc[60:]
+    assert new["age"].between(20, 79).all() and new["score"].between(0, 1).all()
+    # whole numbers by rounding (not truncation): the mean stays near the real mean
+    assert abs(new["age"].mean() - df["age"].mean()) < 15
+    assert not np.allclose(new["score"], new["score"].round())
+
+
+def test_pandas_integer_columns_are_rounded_not_truncated(monkeypatch):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"age": [50] * 48 + [54] * 12, "score": np.linspace(0, 1, 60)})  # mean age 50.8
+    y = np.array([0] * 45 + [1] * 15)
+    # every synthetic sample at the standardised origin, i.e. at each feature's mean
+    monkeypatch.setattr(CGANOverSampler, "_draw", lambda self, c, n, rng: np.zeros((n, 2), dtype=np.float32))
+    X_res, _ = tab_sampler().fit_resample(df, y)
+    assert (X_res["age"].iloc[60:] == 51).all()
