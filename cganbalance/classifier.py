@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
 from .nets import SeededDropout
@@ -173,11 +172,10 @@ class FERClassifier(
 
     # -- persistence -------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
-        _write_weights(self, Path(save_directory), half=False)
-        # Written here, so the mixin keeps it instead of its raw record of the arguments.
-        (Path(save_directory) / constants.CONFIG_NAME).write_text(
-            json.dumps(self.get_config(), sort_keys=True, indent=2)
-        )
+        # Written here, so the mixin keeps our checked config.json instead of its raw record.
+        from .hub import write_model_files
+
+        write_model_files(self, save_directory)
 
     @classmethod
     def _from_pretrained(
@@ -191,31 +189,14 @@ class FERClassifier(
         token,
         config: dict | None = None,
         map_location: str = "cpu",
+        strict: bool = True,
         **model_kwargs,
     ):
-        # The mixin's default loads non-strictly and falls back to pickles; this does neither.
-        from .hub import build_generator, load_weights
+        from .hub import load_pretrained
 
-        if config is None:
-            raise FileNotFoundError(
-                f"{model_id}: no {constants.CONFIG_NAME}. A classifier folder holds {constants.CONFIG_NAME} and "
-                f"{constants.SAFETENSORS_SINGLE_FILE}."
-            )
-        model = build_generator(config, model_id, cls=cls)  # checks every field before building
-        if os.path.isdir(model_id):
-            weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
-        else:
-            weights = hf_hub_download(
-                repo_id=model_id,
-                filename=constants.SAFETENSORS_SINGLE_FILE,
-                revision=revision,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                token=token,
-                local_files_only=local_files_only,
-            )
-        load_weights(model, weights, map_location=map_location)
-        return model.eval()
+        download = dict(revision=revision, cache_dir=cache_dir, force_download=force_download, token=token,
+                        local_files_only=local_files_only)
+        return load_pretrained(cls, model_id, config, map_location=map_location, **download)
 
 
 def save_classifier(model: FERClassifier, save_directory, *, half: bool = False, card: str | None = None) -> Path:
@@ -244,19 +225,10 @@ def save_classifier(model: FERClassifier, save_directory, *, half: bool = False,
     details = f"## Model\n\n- classes (label order): {', '.join(model.classes)}\n- parameters: {n_params:,}\n"
     model.save_pretrained(target, model_card_kwargs={"details": details + ("\n" + card if card else "")})
     if half:
-        _write_weights(model, target, half=True)
+        from .hub import write_model_files
+
+        write_model_files(model, target, half=True)
     return target
-
-
-def _write_weights(model: nn.Module, directory: Path, half: bool) -> None:
-    from safetensors.torch import save
-
-    state = {
-        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-    }
-    # Bytes written from Python honour the umask; safetensors' save_file makes 0600 files.
-    (directory / constants.SAFETENSORS_SINGLE_FILE).write_bytes(save(state))
 
 
 def load_fer_classifier(path=None, *, map_location="cpu") -> FERClassifier:

@@ -117,7 +117,7 @@ def read_config(path, source: str) -> dict:
         raise ValueError(f"{source}: {CONFIG_NAME} is not valid JSON ({exc}).") from exc
 
 
-def build_generator(config, source: str, cls=Generator) -> Generator:
+def build_model(config, source: str, cls=Generator) -> Generator:
     """An untrained ``cls`` built from a checked ``config.json``."""
     check_config(cls, config, source)
     try:
@@ -125,6 +125,46 @@ def build_generator(config, source: str, cls=Generator) -> Generator:
             return cls(**config)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{source}: {CONFIG_NAME} does not describe a valid {cls.__name__} ({exc}).") from exc
+
+
+def write_model_files(model: torch.nn.Module, directory, *, half: bool = False) -> None:
+    """Write ``model.safetensors`` and the checked ``config.json`` of a hub-mixin model.
+
+    Bytes are written from Python so the files honour the umask (safetensors' ``save_file``
+    makes 0600 files); ``half`` stores floating-point tensors as float16.
+    """
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    config = model.get_config()
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
+    (directory / WEIGHTS_NAME).write_bytes(save(state))
+    (directory / CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
+
+
+def load_pretrained(cls, model_id: str, config, *, map_location="cpu", **download) -> torch.nn.Module:
+    """The body of ``_from_pretrained`` for our hub-mixin models: strict, and never a pickle.
+
+    The mixin's default loads non-strictly and falls back to ``pytorch_model.bin``; this checks
+    ``config`` before building, reads only ``model.safetensors`` (from the folder ``model_id`` or
+    downloaded with ``download`` arguments) and requires every tensor to match.
+    """
+    from huggingface_hub import hf_hub_download
+
+    if config is None:
+        raise FileNotFoundError(
+            f"{model_id}: no {CONFIG_NAME}. A {cls.__name__} folder holds {CONFIG_NAME} and {WEIGHTS_NAME}."
+        )
+    model = build_model(config, model_id, cls=cls)  # checked before the weights are fetched
+    if os.path.isdir(model_id):
+        weights = os.path.join(model_id, WEIGHTS_NAME)
+    else:
+        weights = hf_hub_download(repo_id=model_id, filename=WEIGHTS_NAME, **download)
+    load_weights(model, weights, map_location=map_location)
+    return model.eval()
 
 
 def load_weights(model: torch.nn.Module, path, map_location="cpu") -> None:
@@ -163,7 +203,7 @@ def load_folder(folder, *, source: str | None = None, map_location="cpu") -> Gen
     """Load a generator saved by :func:`save_generator` (``config.json`` + ``model.safetensors``)."""
     folder = Path(folder)
     source = source or str(folder)
-    model = build_generator(read_config(folder / CONFIG_NAME, source), source)
+    model = build_model(read_config(folder / CONFIG_NAME, source), source)
     load_weights(model, folder / WEIGHTS_NAME, map_location=map_location)
     return model.eval()
 
@@ -193,7 +233,7 @@ def _hub_file(repo_id: str, filename: str, revision: str | None, note: str, **hu
 def _from_hub(repo_id: str, revision: str | None, map_location, note: str = "", **hub_kwargs) -> Generator:
     source = f"{repo_id} (Hub)"
     config = read_config(_hub_file(repo_id, CONFIG_NAME, revision, note, **hub_kwargs), source)
-    model = build_generator(config, source)  # checked before the weights are fetched
+    model = build_model(config, source)  # checked before the weights are fetched
     load_weights(model, _hub_file(repo_id, WEIGHTS_NAME, revision, note, **hub_kwargs), map_location=map_location)
     return model.eval()
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 __all__ = ["Generator", "Discriminator", "init_weights"]
@@ -336,15 +335,10 @@ class Generator(
 
     # -- persistence -------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
-        from safetensors.torch import save
+        # Written here, so the mixin keeps our checked config.json instead of its raw record.
+        from .hub import write_model_files
 
-        directory = Path(save_directory)
-        config = self.get_config()
-        # Bytes written from Python honour the umask; safetensors' save_file makes 0600 files.
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        (directory / constants.SAFETENSORS_SINGLE_FILE).write_bytes(save(state))
-        # Written here, so the mixin keeps it instead of dumping its raw record of the arguments.
-        (directory / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
+        write_model_files(self, save_directory)
 
     @classmethod
     def _from_pretrained(
@@ -361,28 +355,11 @@ class Generator(
         strict: bool = True,
         **model_kwargs,
     ):
-        from .hub import build_generator, load_weights
+        from .hub import load_pretrained
 
-        if config is None:
-            raise FileNotFoundError(
-                f"{model_id}: no {constants.CONFIG_NAME}. A generator folder holds {constants.CONFIG_NAME} and "
-                f"{constants.SAFETENSORS_SINGLE_FILE}."
-            )
-        model = build_generator(config, model_id, cls=cls)  # checked before the weights are fetched
-        if os.path.isdir(model_id):
-            weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
-        else:
-            weights = hf_hub_download(
-                repo_id=model_id,
-                filename=constants.SAFETENSORS_SINGLE_FILE,
-                revision=revision,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                token=token,
-                local_files_only=local_files_only,
-            )
-        load_weights(model, weights, map_location=map_location)
-        return model.eval()
+        download = dict(revision=revision, cache_dir=cache_dir, force_download=force_download, token=token,
+                        local_files_only=local_files_only)
+        return load_pretrained(cls, model_id, config, map_location=map_location, **download)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, as written to ``config.json``.
