@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
-import re
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _docs import command, machine, write_section
 
 from cganbalance import fer2013
 from cganbalance.classifier import load_fer_classifier
@@ -34,28 +31,12 @@ from cganbalance.metrics import evaluate_generator, evaluate_samples, format_mar
 BEGIN, END = "<!-- generator-quality:begin -->", "<!-- generator-quality:end -->"
 
 
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
-
-
 def reference_samples(X_train, y_train, counts, seed) -> tuple[np.ndarray, np.ndarray]:
     """Real training images, ``counts[c]`` of each class (at most all of them): what a perfect generator gives."""
     rng = np.random.RandomState(seed)
     pools = [np.flatnonzero(y_train == c) for c in range(len(counts))]
     idx = np.concatenate([rng.choice(pool, min(n, len(pool)), replace=False) for pool, n in zip(pools, counts)])
     return X_train[idx], y_train[idx]
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the marked section of ``path`` with ``text`` (appended when there is none)."""
-    block = f"{BEGIN}\n{text}\n{END}"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    new = pattern.sub(lambda _: block, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(new, encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -86,11 +67,10 @@ def main(argv=None) -> int:
         "cas_epochs": args.cas_epochs or None,
         "random_state": args.seed,
     }
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     header = [
         "## Generator quality (FER-2013 public test split)",
         "",
-        f"`{command}` — {datetime.date.today()}, {machine()}.",
+        f"`{command()}` — {datetime.date.today()}, {machine()}.",
         "",
         (
             f"Features and recognition: the FER-2013 classifier {args.extractor or 'shipped with cganbalance'} "
@@ -118,7 +98,7 @@ def main(argv=None) -> int:
         print(sections[-1] + "\n")
     text = "\n".join(header) + "\n\n" + "\n\n".join(sections)
     if args.docs:
-        write_section(Path(args.docs), text)
+        write_section(Path(args.docs), text, BEGIN, END)
         print(f"Updated {args.docs}")
     if args.json:
         Path(args.json).write_text(json.dumps(everything, indent=1, default=float))

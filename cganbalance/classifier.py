@@ -405,16 +405,64 @@ def _check_labels(y, n: int, n_classes: int | None) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _batches(n: int, batch_size: int, total: int, rng: torch.Generator):
+    """Indices of ``total`` full batches: shuffled passes over ``n`` samples, a partial last
+    batch of each pass left out. A new permutation is drawn only when a batch needs it."""
+    per_pass = n // batch_size
+    step = 0
+    while step < total:
+        order = torch.randperm(n, generator=rng)
+        for i in range(min(per_pass, total - step)):
+            yield order[i * batch_size : (i + 1) * batch_size]
+        step += per_pass
+
+
+def _class_weights(class_weight, labels: np.ndarray, n_classes: int) -> torch.Tensor | None:
+    """``class_weight`` of :func:`train_classifier` as a float32 tensor of ``n_classes`` weights."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(
+                f"`class_weight` must be 'balanced', a dict, an array or None. Got {class_weight!r} instead."
+            )
+        counts = np.bincount(labels, minlength=n_classes).astype(float)
+        present = counts > 0
+        weights = np.ones(n_classes)
+        weights[present] = len(labels) / (present.sum() * counts[present])
+    elif isinstance(class_weight, dict):
+        weights = np.ones(n_classes)
+        for c, w in class_weight.items():
+            if not isinstance(c, (int, np.integer)) or not 0 <= c < n_classes:
+                raise ValueError(
+                    f"`class_weight` keys must be class indices in [0, {n_classes - 1}]. Got {c!r} instead."
+                )
+            weights[c] = w
+    else:
+        weights = np.asarray(class_weight, dtype=float)
+        if weights.shape != (n_classes,):
+            raise ValueError(
+                f"`class_weight` must hold one weight per class ({n_classes}). Got shape {weights.shape} instead."
+            )
+    if not (np.all(np.isfinite(weights)) and np.all(weights >= 0) and weights.sum() > 0):
+        raise ValueError(
+            f"`class_weight` must be finite, non-negative and not all zero. Got {weights.tolist()!r} instead."
+        )
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
 def train_classifier(
     X,
     y,
     *,
     epochs: int = 20,
+    steps: int | None = None,
     batch_size: int = 128,
     lr: float = 2e-3,
     weight_decay: float = 5e-4,
     augment: bool = True,
     max_shift: int = 4,
+    class_weight=None,
     model: FERClassifier | None = None,
     model_params: dict | None = None,
     classes: Sequence[str] | None = None,
@@ -437,6 +485,10 @@ def train_classifier(
     epochs : int
         Passes over the data. Each pass draws ``N // batch_size`` full batches (a last
         partial batch is left for the next shuffle).
+    steps : int or None
+        Optimiser steps in total, replacing ``epochs``: the data are reshuffled after every
+        pass and training stops mid-pass when the budget is spent. Gives the same training
+        budget to data sets of different sizes (an over-sampled set and the original).
     batch_size : int
     lr : float
         Peak learning rate.
@@ -444,6 +496,11 @@ def train_classifier(
     augment : bool
         Random horizontal flips and shifts of up to ``max_shift`` pixels.
     max_shift : int
+    class_weight : "balanced", dict, array-like or None
+        Per-class weights of the cross-entropy (a weighted mean over each batch).
+        ``"balanced"`` gives class ``c`` the weight ``N / (n_present_classes * N_c)``, as
+        scikit-learn's ``compute_class_weight``; a dict maps class indices to weights (others
+        get 1); an array holds one weight per class. ``None`` weighs every sample equally.
     model : FERClassifier or None
         The network to train (in place); ``None`` builds one with ``model_params`` and
         initialises it from ``random_state``.
@@ -481,6 +538,7 @@ def train_classifier(
 
     for name, value, kind, low in (
         ("epochs", epochs, (int, np.integer), 1),
+        *((("steps", steps, (int, np.integer), 1),) if steps is not None else ()),
         ("batch_size", batch_size, (int, np.integer), 1),
         ("max_shift", max_shift, (int, np.integer), 0),
         ("lr", lr, (int, float), np.nextafter(0, 1)),
@@ -500,6 +558,7 @@ def train_classifier(
     if n_classes is None and classes is not None:
         n_classes = len(classes)
     labels = _check_labels(y, len(x), n_classes)
+    weights = _class_weights(class_weight, labels, n_classes or int(labels.max()) + 1)
     rng = make_torch_generator(random_state, device="cpu")
     dev = resolve_device(device)
     if model is None:
@@ -518,36 +577,39 @@ def train_classifier(
     y_t = torch.as_tensor(labels)
     batch_size = min(int(batch_size), len(x))
     steps_per_epoch = len(x) // batch_size
-    total = steps_per_epoch * epochs
+    total = int(steps) if steps is not None else steps_per_epoch * epochs
+    if weights is not None:
+        weights = weights.to(dev)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=0.2)
+    # OneCycleLR divides by pct_start * total - 1, which is zero for a 5-step run.
+    pct_start = 0.2 if total != 5 else 0.3
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=pct_start)
     model.dropout.generator = rng if dev.type == "cpu" else None
     model.train()
     bar = tqdm(total=total, disable=not verbose, desc="classifier training", unit="step", dynamic_ncols=True)
     try:
-        for epoch in range(epochs):
-            order = torch.randperm(len(x), generator=rng)
-            correct = seen = 0
-            for i in range(steps_per_epoch):
-                idx = order[i * batch_size : (i + 1) * batch_size]
-                batch = _augment(x[idx], max_shift, rng) if augment else x[idx]
-                target = y_t[idx].to(dev)
-                logits = model(batch.to(dev))
-                loss = F.cross_entropy(logits, target)
-                if not math.isfinite(loss.item()):
-                    raise RuntimeError(
-                        f"Classifier training diverged at epoch {epoch + 1}, step {i + 1} (loss {loss.item()}); "
-                        "lower `lr`."
-                    )
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-                correct += (logits.argmax(1) == target).sum().item()
-                seen += len(idx)
-                bar.update(1)
-                if verbose:
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
+        for step, idx in enumerate(_batches(len(x), batch_size, total, rng)):
+            epoch, i = divmod(step, steps_per_epoch)
+            if i == 0:
+                correct = seen = 0
+            batch = _augment(x[idx], max_shift, rng) if augment else x[idx]
+            target = y_t[idx].to(dev)
+            logits = model(batch.to(dev))
+            loss = F.cross_entropy(logits, target, weight=weights)
+            if not math.isfinite(loss.item()):
+                raise RuntimeError(
+                    f"Classifier training diverged at epoch {epoch + 1}, step {i + 1} (loss {loss.item()}); "
+                    "lower `lr`."
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            correct += (logits.argmax(1) == target).sum().item()
+            seen += len(idx)
+            bar.update(1)
+            if verbose:
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
     finally:
         bar.close()
         model.dropout.generator = None

@@ -1,0 +1,383 @@
+"""Downstream value of balancing FER-2013: one small CNN trained with each balancing strategy.
+
+The same :class:`cganbalance.classifier.FERClassifier` (widths 32/64/128/256, 0.39M
+parameters), the same augmentation (random flips and shifts of up to 4 pixels), the same
+optimiser (AdamW, one-cycle learning rate) and the SAME number of optimiser steps are used for
+every strategy, so an over-sampled training set (50,505 images at full balance, against 28,709)
+gets no extra training. Strategies:
+
+- ``none``: the training split as it is;
+- ``class_weights``: cross-entropy weighted by inverse class frequency (scikit-learn's
+  "balanced": ``N / (n_classes * N_c)``);
+- ``RandomOverSampler``: copies of minority images (imbalanced-learn);
+- ``SMOTE``: interpolations between minority images and their 5 nearest same-class neighbours
+  on flattened pixels (imbalanced-learn), rounded back to 48×48 uint8;
+- ``cgan``: :class:`cganbalance.CGANOverSampler` with a pretrained generator (the shipped
+  ``fer2013-cgan`` unless ``--generator`` names another folder), sampled without training;
+  ``--cgan-ratio R`` caps the synthetic images of each class at ``R`` per real one.
+
+Every classifier is trained on the FER-2013 training split and tested on the public test split:
+accuracy, macro-F1, balanced accuracy, recall and F1 of the two rarest emotions (disgust, fear);
+mean ± sample standard deviation over ``--seeds``. A seed sets the resampling, the initial
+weights, the batch order, the augmentation and dropout. The resampled sets are all fully
+balanced (every class as large as the largest, 7,215 images) unless ``--cgan-ratio`` is given.
+
+Each (strategy, seed) result is written to ``--results`` (JSON) as soon as it is finished and
+skipped when the script runs again with the same settings, so a long run can be split across
+sessions: run the same command again to continue. The Markdown table (with the commands, dates
+and machines that produced it) is printed, and ``--docs`` writes it into the
+``downstream-fer`` section of a Markdown file.
+
+Time, on this project's machine (2-core Intel Xeon, torch 2.14): the CNN trained at 255
+images/s (batch 128) on one thread while another job held both cores, so about 500 images/s
+on 2 free cores; one run of the default 1,600 steps of 128 images then takes about 7 minutes,
+testing a few seconds, and resampling under a minute per seed (SMOTE's neighbour search on
+2,304 pixels; drawing 21,796 faces from a 48×48 generator took 57 s on that contended
+thread). The default 5 strategies × 3 seeds should take about 1 h 50 min (15 runs).
+``--subset 700 --steps 10 --batch-size 32 --seeds 0 1 --threads 1`` (10 runs) took 90 s,
+mostly loading and testing on the 3,589 test faces.
+
+    python benchmarks/downstream_fer.py --train train.npz --test public_test.npz \\
+        [--strategies none class_weights RandomOverSampler SMOTE cgan] [--seeds 0 1 2] \\
+        [--steps 1600] [--batch-size 128] [--generator fer2013-cgan] [--cgan-ratio R] \\
+        [--subset N] [--results downstream_fer.json] [--docs docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import os
+
+# No network: the pretrained generator is the embedded copy (or a local folder).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _docs import HelpFormatter, command, machine, markers, mean_std, write_section
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    recall_score,
+)
+
+from cganbalance import fer2013
+from cganbalance.classifier import extract, train_classifier
+
+STRATEGIES = ("none", "class_weights", "RandomOverSampler", "SMOTE", "cgan")
+#: Per-class scores shown in the table (the two rarest FER-2013 emotions).
+FOCUS = ("disgust", "fear")
+BEGIN, END = markers("downstream-fer")
+
+
+def key(strategy: str, seed: int) -> str:
+    """A run's name in the results file."""
+    return f"{strategy}/seed{seed}"
+
+
+# -- data --------------------------------------------------------------------------------------
+def stratified_subset(X, y, n: int | None, seed: int = 0):
+    """``n`` images keeping the class proportions (at least one of each class); all when ``n`` is None."""
+    if n is None or n >= len(y):
+        return X, y
+    rng = np.random.RandomState(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    take = np.maximum(1, np.floor(counts / counts.sum() * n).astype(int))
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), k, replace=False) for c, k in zip(classes, take)])
+    idx.sort()
+    return X[idx], y[idx]
+
+
+def cgan_targets(y, ratio: float | None) -> dict[int, int] | str:
+    """``sampling_strategy`` for the cGAN: full balance, or at most ``ratio`` synthetic images per real one."""
+    if ratio is None:
+        return "not majority"
+    counts = np.bincount(y)
+    return {c: int(min(counts.max(), n + np.floor(ratio * n))) for c, n in enumerate(counts) if n}
+
+
+def resample(strategy: str, X, y, seed: int, *, generator=None, cgan_ratio=None, classes=fer2013.CLASSES):
+    """The training set of ``strategy`` and the class weights to train with.
+
+    Returns
+    -------
+    X_res : ndarray, uint8, N×H×W
+    y_res : ndarray of int
+    class_weight : "balanced" or None
+    """
+    if strategy == "none":
+        return X, y, None
+    if strategy == "class_weights":
+        return X, y, "balanced"
+    if strategy == "RandomOverSampler":
+        from imblearn.over_sampling import RandomOverSampler
+
+        X_res, y_res = RandomOverSampler(random_state=seed).fit_resample(X.reshape(len(X), -1), y)
+        return X_res.reshape(-1, *X.shape[1:]), y_res, None
+    if strategy == "SMOTE":
+        from imblearn.over_sampling import SMOTE
+
+        # Floats: imblearn subtracts rows, which wraps around in uint8.
+        k = int(min(5, np.bincount(y)[np.bincount(y) > 0].min() - 1))
+        X_res, y_res = SMOTE(k_neighbors=k, random_state=seed).fit_resample(
+            X.reshape(len(X), -1).astype(np.float32), y
+        )
+        X_res = np.clip(np.rint(X_res), 0, 255).astype(np.uint8)
+        return X_res.reshape(-1, *X.shape[1:]), y_res, None
+    if strategy == "cgan":
+        from cganbalance import CGANOverSampler
+
+        # Labels by class name, so the generator's label order cannot matter.
+        names = np.asarray(classes)
+        targets = cgan_targets(y, cgan_ratio)
+        if isinstance(targets, dict):
+            targets = {str(names[c]): n for c, n in targets.items()}
+        sampler = CGANOverSampler(generator=generator, sampling_strategy=targets, random_state=seed, device="cpu")
+        X_res, y_named = sampler.fit_resample(X, names[y])
+        lookup = {name: i for i, name in enumerate(names)}
+        return X_res, np.array([lookup[v] for v in y_named], dtype=np.int64), None
+    raise ValueError(f"`strategy` must be one of {STRATEGIES}. Got {strategy!r} instead.")
+
+
+# -- one run -----------------------------------------------------------------------------------
+def scores(y_true, pred, classes=fer2013.CLASSES) -> dict:
+    labels = list(range(len(classes)))
+    recall = recall_score(y_true, pred, labels=labels, average=None, zero_division=0)
+    f1 = f1_score(y_true, pred, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "macro_f1": float(f1_score(y_true, pred, labels=labels, average="macro", zero_division=0)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
+        "recall": {c: float(r) for c, r in zip(classes, recall)},
+        "f1": {c: float(v) for c, v in zip(classes, f1)},
+    }
+
+
+def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None, verbose=False) -> dict:
+    """Resample, train and test once; the scores and timings as a JSON-able dict."""
+    start = time.perf_counter()
+    X, y, class_weight = resample(
+        strategy, data["X_train"], data["y_train"], seed, generator=generator, cgan_ratio=settings["cgan_ratio"]
+    )
+    resample_seconds = time.perf_counter() - start
+    model = train_classifier(
+        X,
+        y,
+        steps=settings["steps"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        weight_decay=settings["weight_decay"],
+        max_shift=settings["max_shift"],
+        class_weight=class_weight,
+        classes=fer2013.CLASSES,
+        model_params={
+            "n_classes": len(fer2013.CLASSES),
+            "widths": settings["widths"],
+            "depths": [1] * len(settings["widths"]),
+        },
+        random_state=seed,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start - resample_seconds
+    _, logits = extract(model, data["X_test"], features=False)
+    return {
+        **scores(data["y_test"], logits.argmax(1)),
+        "n_train": len(y),
+        "n_test": len(data["y_test"]),
+        "train_counts": np.bincount(y, minlength=len(fer2013.CLASSES)).tolist(),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "resample_seconds": resample_seconds,
+        "train_seconds": train_seconds,
+        "seconds": time.perf_counter() - start,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "command": command(),
+    }
+
+
+# -- results file ------------------------------------------------------------------------------
+def load_results(path: Path | None, settings: dict) -> dict:
+    """Finished runs of ``path``; an error when they were made with other settings."""
+    if path is None or not path.exists():
+        return {"settings": settings, "runs": {}}
+    results = json.loads(path.read_text())
+    if results.get("settings") != settings:
+        old = results.get("settings", {})
+        diff = {k: (old.get(k), settings.get(k)) for k in set(old) | set(settings) if old.get(k) != settings.get(k)}
+        raise SystemExit(
+            f"{path} holds runs made with other settings (stored, now): {diff}. "
+            "Use another --results file, or rerun with the stored settings."
+        )
+    return results
+
+
+def save_results(path: Path | None, results: dict) -> None:
+    if path is None:
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, path)  # never a half-written file, even when killed
+
+
+# -- the table ---------------------------------------------------------------------------------
+COLUMNS = [
+    ("accuracy", lambda r: r["accuracy"]),
+    ("macro-F1", lambda r: r["macro_f1"]),
+    ("balanced accuracy", lambda r: r["balanced_accuracy"]),
+    *[(f"{c} {label}", lambda r, c=c, m=m: r[m][c]) for c in FOCUS for m, label in (("recall", "recall"), ("f1", "F1"))],
+]
+
+
+def cgan_note(settings: dict) -> str:
+    cap = settings["cgan_ratio"]
+    amount = f"at most {cap} synthetic images per real one" if cap is not None else "every class topped up to the largest"
+    return f" cgan: pretrained generator `{settings['generator']}` (not trained on this run), {amount}."
+
+
+def format_markdown(results: dict, strategies, seeds) -> str:
+    """The table of finished runs, mean ± std over seeds, headed by how they were made."""
+    runs, settings = results["runs"], results["settings"]
+    finished = [runs[key(s, seed)] for s in strategies for seed in seeds if key(s, seed) in runs]
+    lines = ["## Downstream classifier (FER-2013 public test split)", ""]
+    if not finished:
+        return "\n".join(lines + ["No finished runs."])
+    dates = sorted(r["date"][:10] for r in finished)
+    commands = list(dict.fromkeys(r["command"] for r in finished))
+    machines = list(dict.fromkeys(r["machine"] for r in finished))
+    minutes = sum(r["seconds"] for r in finished) / 60
+    lines += [
+        "Command" + ("s" if len(commands) > 1 else "") + ": " + "; ".join(f"`{c}`" for c in commands) + ".",
+        "",
+        (
+            f"Run {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+            + f" on {'; '.join(machines)}; {len(finished)} runs, {minutes:.1f} min in all."
+        ),
+        "",
+        (
+            f"One FERClassifier (widths {settings['widths']}, {finished[0]['parameters']:,} parameters) per run, "
+            f"trained for {settings['steps']:,} steps of {settings['batch_size']} images whatever the training set's "
+            f"size (AdamW, one-cycle lr {settings['lr']}, weight decay {settings['weight_decay']}, flips and shifts of "
+            f"up to {settings['max_shift']} pixels) on the training split"
+            + (f" (stratified subset of {settings['subset']:,})" if settings["subset"] else "")
+            + f"; tested on the {finished[0]['n_test']:,} images of the public test split. "
+            "Mean ± sample standard deviation over seeds (the seed sets resampling, initial weights, batch order, "
+            "augmentation)."
+            + (cgan_note(settings) if "cgan" in strategies else "")
+        ),
+        "",
+        "| strategy | seeds | training images | " + " | ".join(name for name, _ in COLUMNS) + " | minutes per run |",
+        "|---|---|---|" + "---|" * len(COLUMNS) + "---|",
+    ]
+    for strategy in strategies:
+        done = [runs[key(strategy, s)] for s in seeds if key(strategy, s) in runs]
+        if not done:
+            continue
+        cells = " | ".join(mean_std([get(r) for r in done]) for _, get in COLUMNS)
+        n_train = f"{int(np.mean([r['n_train'] for r in done])):,}"
+        per_run = np.mean([r["seconds"] for r in done]) / 60
+        lines.append(f"| {strategy} | {len(done)}/{len(seeds)} | {n_train} | {cells} | {per_run:.1f} |")
+    return "\n".join(lines)
+
+
+# -- command line ------------------------------------------------------------------------------
+def parse_args(argv=None) -> argparse.Namespace:
+    doc = __doc__.split("\n\n")
+    parser = argparse.ArgumentParser(description="\n\n".join(doc[:-1]), formatter_class=HelpFormatter)
+    parser.add_argument("--train", required=True, help="FER-2013 training split (train.npz or any fer2013.load source)")
+    parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
+    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES), metavar="STRATEGY",
+                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="random seeds, one run of each strategy per seed")
+    parser.add_argument("--steps", type=int, default=1600, help="optimiser steps per run, the same for every strategy")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW weight decay")
+    parser.add_argument("--max-shift", type=int, default=4, help="largest random shift of the augmentation (pixels)")
+    parser.add_argument("--widths", nargs="+", type=int, default=[32, 64, 128, 256], help="CNN stage widths")
+    parser.add_argument("--generator", default="fer2013-cgan",
+                        help="pretrained generator for 'cgan': an alias or a local folder")
+    parser.add_argument("--cgan-ratio", type=float, default=None,
+                        help="at most this many synthetic images per real one in each class")
+    parser.add_argument("--subset", type=int, default=None,
+                        help="train on a stratified subset of this many images (quick runs)")
+    parser.add_argument("--results", default=None,
+                        help="JSON file of finished runs: written after each run, finished runs skipped on rerun")
+    parser.add_argument("--docs", default=None, help="Markdown file whose downstream-fer section is replaced")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    args = parser.parse_args(argv)
+    for name in ("steps", "batch_size", "threads", "subset"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer. Got {value} instead.")
+    if args.cgan_ratio is not None and args.cgan_ratio <= 0:
+        parser.error(f"--cgan-ratio must be positive. Got {args.cgan_ratio} instead.")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = {
+        "train": Path(args.train).name,
+        "test": Path(args.test).name,
+        "subset": args.subset,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "max_shift": args.max_shift,
+        "widths": args.widths,
+        "generator": str(args.generator),
+        "cgan_ratio": args.cgan_ratio,
+    }
+    results_path = Path(args.results) if args.results else None
+    results = load_results(results_path, settings)
+
+    X_train, y_train = stratified_subset(*fer2013.load(args.train, split="train"), args.subset)
+    X_test, y_test = fer2013.load(args.test, split="public_test")
+    data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    generator = None
+    todo = [(s, seed) for s in args.strategies for seed in args.seeds if key(s, seed) not in results["runs"]]
+    if any(s == "cgan" for s, _ in todo):
+        from cganbalance import from_pretrained
+
+        try:  # fails before any training when it is missing
+            generator = from_pretrained(args.generator)
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(f"--generator {args.generator}: {exc}") from None
+    counts = ", ".join(f"{c} {n:,}" for c, n in zip(fer2013.CLASSES, np.bincount(y_train, minlength=7)))
+    print(f"{machine()}\ntrain {len(y_train):,} images ({counts}); test {len(y_test):,} images", flush=True)
+    print(f"{len(todo)} runs to do, {len(args.strategies) * len(args.seeds) - len(todo)} already in {args.results}",
+          flush=True)
+    started = time.perf_counter()
+    for i, (strategy, seed) in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] {strategy}, seed {seed} ...", flush=True)
+        result = run(strategy, seed, data, settings, generator=generator, verbose=sys.stderr.isatty())
+        results["runs"][key(strategy, seed)] = result
+        save_results(results_path, results)
+        print(
+            f"    {result['n_train']:,} training images; accuracy {result['accuracy']:.3f}, macro-F1 "
+            f"{result['macro_f1']:.3f}, balanced accuracy {result['balanced_accuracy']:.3f}, disgust recall "
+            f"{result['recall']['disgust']:.3f}, fear recall {result['recall']['fear']:.3f} "
+            f"({result['resample_seconds']:.0f} s resampling, {result['train_seconds']:.0f} s training; "
+            f"about {(time.perf_counter() - started) / i * (len(todo) - i) / 60:.0f} min to go)",
+            flush=True,
+        )
+    text = format_markdown(results, args.strategies, args.seeds)
+    print("\n" + text)
+    if args.docs:
+        write_section(args.docs, text, BEGIN, END)
+        print(f"\nUpdated {args.docs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

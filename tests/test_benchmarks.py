@@ -1,0 +1,191 @@
+"""The benchmark scripts' core functions and command lines work, on tiny data and budgets.
+
+They are never run for real here: a few optimiser steps, a handful of images, one fold split.
+Also pins the two ``train_classifier`` options the downstream benchmark relies on (``steps``,
+``class_weight``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cganbalance import Generator, save_generator
+from cganbalance.classifier import train_classifier
+from cganbalance.fer2013 import CLASSES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import _docs
+import downstream_fer
+import tabular
+
+TINY_CNN = ["--widths", "4", "8", "--steps", "2", "--batch-size", "8"]
+
+
+@pytest.fixture(scope="module")
+def fer_files(tmp_path_factory):
+    """Tiny FER-2013 npz splits (48×48, disgust rare) and a tiny untrained 48×48 generator."""
+    root = tmp_path_factory.mktemp("fer")
+    rng = np.random.RandomState(0)
+    for name, labels in (("train", np.repeat(np.arange(7), [10, 4, 8, 14, 8, 6, 8])), ("public_test", np.arange(21) % 7)):
+        images = rng.randint(0, 256, size=(len(labels), 48, 48)).astype(np.uint8)
+        np.savez(root / f"{name}.npz", images=images, labels=labels, classes=np.array(CLASSES))
+    g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[16, 8, 8, 4], classes=CLASSES,
+                  value_range=[0, 255])
+    save_generator(g, root / "generator")
+    return root
+
+
+def _state(model) -> list[torch.Tensor]:
+    return [v.clone() for v in model.state_dict().values()]
+
+
+# -- train_classifier: steps and class_weight --------------------------------------------------
+def test_train_classifier_steps_match_epochs_and_allow_partial_passes():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
+    y = np.arange(40) % 3
+    common = {"batch_size": 16, "random_state": 0, "model_params": {"widths": [4, 8], "depths": [1, 1]}}
+    by_epochs = train_classifier(X, y, epochs=3, **common)  # 2 steps per pass
+    by_steps = train_classifier(X, y, steps=6, **common)
+    assert all(torch.equal(a, b) for a, b in zip(_state(by_epochs), _state(by_steps)))
+    partial = train_classifier(X, y, steps=5, **common)
+    assert not all(torch.equal(a, b) for a, b in zip(_state(by_epochs), _state(partial)))
+
+
+def test_train_classifier_class_weight():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
+    y = np.array([0] * 30 + [1] * 10)
+    common = {"steps": 3, "batch_size": 16, "random_state": 0, "model_params": {"widths": [4], "depths": [1]}}
+    plain = _state(train_classifier(X, y, **common))
+    balanced = _state(train_classifier(X, y, class_weight="balanced", **common))
+    explicit = _state(train_classifier(X, y, class_weight=[40 / 60, 40 / 20], **common))
+    as_dict = _state(train_classifier(X, y, class_weight={0: 40 / 60, 1: 2.0}, **common))
+    assert not all(torch.equal(a, b) for a, b in zip(plain, balanced))
+    assert all(torch.allclose(a.float(), b.float()) for a, b in zip(balanced, explicit))
+    assert all(torch.allclose(a.float(), b.float()) for a, b in zip(balanced, as_dict))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, "`steps` must be a positive integer"),
+        ({"class_weight": "inverse"}, "`class_weight` must be 'balanced'"),
+        ({"class_weight": [1.0]}, "one weight per class"),
+        ({"class_weight": {5: 1.0}}, "class indices"),
+        ({"class_weight": [-1.0, 1.0]}, "non-negative"),
+    ],
+)
+def test_train_classifier_new_options_name_the_argument(kwargs, match):
+    X = np.zeros((8, 16, 16), np.uint8)
+    with pytest.raises(ValueError, match=match):
+        train_classifier(X, np.arange(8) % 2, model_params={"widths": [4], "depths": [1]}, **kwargs)
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+def test_write_section_appends_then_replaces_only_its_own_section(tmp_path):
+    page = tmp_path / "benchmarks.md"
+    page.write_text("# Benchmarks\n\nIntro.\n")
+    _docs.write_section(page, "first", *_docs.markers("a"))
+    _docs.write_section(page, "other", *_docs.markers("b"))
+    _docs.write_section(page, "second", *_docs.markers("a"))
+    text = page.read_text()
+    assert text.startswith("# Benchmarks\n\nIntro.\n")
+    assert "<!-- a:start -->\nsecond\n<!-- a:end -->" in text and "first" not in text
+    assert text.index("a:start") < text.index("b:start") and "other" in text
+
+
+def test_mean_std_and_machine():
+    assert _docs.mean_std([0.5, 0.7]) == "0.600 ± 0.141"
+    assert _docs.mean_std([0.5]) == "0.500" and _docs.mean_std([]) == "–"
+    assert f"torch {torch.__version__}" in _docs.machine()
+
+
+# -- downstream FER ----------------------------------------------------------------------------
+def test_downstream_resample_gives_balanced_uint8_faces(fer_files):
+    from cganbalance import from_pretrained
+
+    with np.load(fer_files / "train.npz") as data:
+        X, y = data["images"], data["labels"]
+    counts = np.bincount(y).tolist()
+    generator = from_pretrained(fer_files / "generator")
+    for strategy in downstream_fer.STRATEGIES:
+        X_res, y_res, weight = downstream_fer.resample(strategy, X, y, 0, generator=generator)
+        assert X_res.dtype == np.uint8 and X_res.shape[1:] == (48, 48)
+        assert np.array_equal(X_res[: len(X)], X)  # originals first
+        balanced = strategy in ("RandomOverSampler", "SMOTE", "cgan")
+        expected = [max(counts)] * 7 if balanced else counts
+        assert np.bincount(y_res).tolist() == expected
+        assert weight == ("balanced" if strategy == "class_weights" else None)
+    _, y_capped, _ = downstream_fer.resample("cgan", X, y, 0, generator=generator, cgan_ratio=0.5)
+    assert np.bincount(y_capped).tolist() == [14, 6, 12, 14, 12, 9, 12]  # from [10, 4, 8, 14, 8, 6, 8]
+
+
+def test_downstream_stratified_subset_keeps_every_class():
+    y = np.repeat(np.arange(7), [100, 5, 80, 200, 90, 60, 90])
+    X = np.arange(len(y))
+    Xs, ys = downstream_fer.stratified_subset(X, y, 60)
+    assert set(ys) == set(range(7)) and len(ys) <= 60 + 7
+    assert np.array_equal(Xs, downstream_fer.stratified_subset(X, y, 60)[0])  # deterministic
+
+
+def test_downstream_main_resumes_and_writes_its_docs_section(fer_files, tmp_path, capsys):
+    results, page = tmp_path / "results.json", tmp_path / "benchmarks.md"
+    common = ["--train", str(fer_files / "train.npz"), "--test", str(fer_files / "public_test.npz"), *TINY_CNN,
+              "--generator", str(fer_files / "generator"), "--results", str(results), "--docs", str(page),
+              "--threads", "1"]
+    assert downstream_fer.main([*common, "--seeds", "0"]) == 0
+    stored = json.loads(results.read_text())
+    assert sorted(stored["runs"]) == sorted(f"{s}/seed0" for s in downstream_fer.STRATEGIES)
+    assert all(0 <= r["accuracy"] <= 1 and set(r["recall"]) == set(CLASSES) for r in stored["runs"].values())
+    text = page.read_text()
+    assert "<!-- downstream-fer:start -->" in text and "<!-- downstream-fer:end -->" in text
+    for strategy in downstream_fer.STRATEGIES:
+        assert f"| {strategy} | 1/1 |" in text
+    capsys.readouterr()
+
+    # A second run with another seed only does the new runs; the table holds both seeds.
+    assert downstream_fer.main([*common, "--seeds", "0", "1", "--strategies", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs to do, 1 already" in out and "| none | 2/2 |" in out and " ± " in out
+    assert len(json.loads(results.read_text())["runs"]) == 6
+
+    with pytest.raises(SystemExit, match="other settings"):
+        downstream_fer.main([*common, "--steps", "3"])
+
+
+# -- tabular -----------------------------------------------------------------------------------
+def test_tabular_imbalance_follows_ratio_and_floor():
+    _, y = tabular.imbalanced("breast_cancer", ratio=0.1, min_count=20, seed=0)
+    assert np.bincount(y).tolist() == [357, 36]  # minority (malignant) relabelled 1
+    _, y = tabular.imbalanced("wine", ratio=0.1, min_count=20, seed=0)
+    assert sorted(np.bincount(y).tolist()) == [20, 22, 71]
+
+
+def test_tabular_evaluate_is_deterministic():
+    X, y = tabular.imbalanced("breast_cancer", ratio=0.1, min_count=20, seed=0)
+    kwargs = {"splits": 2, "repeats": 1, "seed": 0, "cgan_epochs": 1}
+    a = tabular.evaluate(X, y, "CGANOverSampler", "LogisticRegression", **kwargs)
+    b = tabular.evaluate(X, y, "CGANOverSampler", "LogisticRegression", **kwargs)
+    assert set(a) == {"macro_f1", "balanced_accuracy", "pr_auc", "fit_time"} and len(a["macro_f1"]) == 2
+    assert {k: v for k, v in a.items() if k != "fit_time"} == {k: v for k, v in b.items() if k != "fit_time"}
+
+
+def test_tabular_main_writes_its_docs_section(tmp_path, capsys):
+    page, out_json = tmp_path / "benchmarks.md", tmp_path / "tabular.json"
+    argv = ["--datasets", "wine", "--classifiers", "LogisticRegression", "--splits", "2", "--repeats", "1",
+            "--cgan-epochs", "1", "--docs", str(page), "--json", str(out_json)]
+    assert tabular.main(argv) == 0
+    text = page.read_text()
+    assert "<!-- tabular:start -->" in text and "**wine**" in text
+    for sampler in tabular.SAMPLERS:
+        assert f"| LogisticRegression | {sampler} |" in text
+    assert "PR-AUC" not in text.split("**wine**")[1]  # multi-class: no PR-AUC column
+    assert "wine" in json.loads(out_json.read_text())["results"]
