@@ -76,3 +76,19 @@ def tiny_tabular():
         n_samples=120, n_features=5, n_informative=3, n_classes=3, weights=[0.6, 0.3, 0.1], flip_y=0, random_state=0
     )
     return X, y
+
+
+def make_fer_files(root, train_counts, n_test):
+    """Tiny FER-2013 ``train.npz`` / ``public_test.npz`` (random 48×48 faces, ``train_counts``
+    per class, ``n_test`` test faces in class order) and a tiny untrained 48×48 ``generator/``."""
+    from cganbalance import Generator, save_generator
+    from cganbalance.fer2013 import CLASSES
+
+    rng = np.random.RandomState(0)
+    for name, labels in (("train", np.repeat(np.arange(7), train_counts)), ("public_test", np.arange(n_test) % 7)):
+        images = rng.randint(0, 256, size=(len(labels), 48, 48)).astype(np.uint8)
+        np.savez(root / f"{name}.npz", images=images, labels=labels, classes=np.array(CLASSES))
+    g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[16, 8, 8, 4], classes=CLASSES,
+                  value_range=[0, 255])
+    save_generator(g, root / "generator")
+    return root

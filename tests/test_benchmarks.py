@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-from cganbalance import Generator, save_generator
 from cganbalance.classifier import train_classifier
 from cganbalance.fer2013 import CLASSES
 
@@ -25,21 +24,15 @@ import _docs
 import downstream_fer
 import tabular
 
+from .conftest import make_fer_files
+
 TINY_CNN = ["--widths", "4", "8", "--steps", "2", "--batch-size", "8"]
 
 
 @pytest.fixture(scope="module")
 def fer_files(tmp_path_factory):
     """Tiny FER-2013 npz splits (48×48, disgust rare) and a tiny untrained 48×48 generator."""
-    root = tmp_path_factory.mktemp("fer")
-    rng = np.random.RandomState(0)
-    for name, labels in (("train", np.repeat(np.arange(7), [10, 4, 8, 14, 8, 6, 8])), ("public_test", np.arange(21) % 7)):
-        images = rng.randint(0, 256, size=(len(labels), 48, 48)).astype(np.uint8)
-        np.savez(root / f"{name}.npz", images=images, labels=labels, classes=np.array(CLASSES))
-    g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[16, 8, 8, 4], classes=CLASSES,
-                  value_range=[0, 255])
-    save_generator(g, root / "generator")
-    return root
+    return make_fer_files(tmp_path_factory.mktemp("fer"), [10, 4, 8, 14, 8, 6, 8], n_test=21)
 
 
 def _state(model) -> list[torch.Tensor]:

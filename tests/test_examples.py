@@ -5,11 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from cganbalance import Generator, save_generator
-from cganbalance.fer2013 import CLASSES
+from .conftest import make_fer_files
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -26,16 +24,7 @@ def _run(script, *args, cwd):
 @pytest.fixture(scope="module")
 def fer_files(tmp_path_factory):
     """Tiny FER-2013 npz files and a tiny 48×48 generator folder."""
-    root = tmp_path_factory.mktemp("fer")
-    rng = np.random.RandomState(0)
-    for name, n in (("train", 140), ("public_test", 70)):
-        labels = np.repeat(np.arange(7), [30, 4, 20, 40, 20, 12, 14])[:n] if name == "train" else np.arange(n) % 7
-        images = rng.randint(0, 256, size=(len(labels), 48, 48)).astype(np.uint8)
-        np.savez(root / f"{name}.npz", images=images, labels=labels, classes=np.array(CLASSES))
-    g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[16, 8, 8, 4], classes=CLASSES,
-                  value_range=[0, 255])
-    save_generator(g, root / "generator")
-    return root
+    return make_fer_files(tmp_path_factory.mktemp("fer"), [30, 4, 20, 40, 20, 12, 14], n_test=70)
 
 
 def test_imblearn_pipeline_example(tmp_path):
