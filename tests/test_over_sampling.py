@@ -348,3 +348,20 @@ def test_pandas_integer_columns_are_rounded_not_truncated(monkeypatch):
     monkeypatch.setattr(CGANOverSampler, "_draw", lambda self, c, n, rng: np.zeros((n, 2), dtype=np.float32))
     X_res, _ = tab_sampler().fit_resample(df, y)
     assert (X_res["age"].iloc[60:] == 51).all()
+
+
+def test_pretrained_generator_used_as_is_and_fine_tuned(tiny_images):
+    from cganbalance import Generator
+
+    X, y = tiny_images
+    g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4], classes=["0", "1", "2"])
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    as_is = CGANOverSampler(generator=g, random_state=0, device="cpu")
+    X_res, _ = as_is.fit_resample(X, y)
+    assert as_is.history_ == [] and as_is.discriminator_ is None and X_res.shape == (90, 16, 16)
+    tuned = CGANOverSampler(generator=g, fine_tune=True, epochs=2, batch_size=16, random_state=0, device="cpu")
+    X_tuned, _ = tuned.fit_resample(X, y)
+    assert len(tuned.history_) == 2 and tuned.discriminator_ is not None
+    assert not torch.equal(tuned.generator_.fc.weight, g.fc.weight)
+    assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())  # the caller's object is untouched
+    assert not np.array_equal(X_res[60:], X_tuned[60:])
