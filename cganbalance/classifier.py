@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, constants
+from huggingface_hub import constants
 from torch import nn
 
+from ._mixin import SafeHubMixin
 from .nets import SeededDropout
 
 __all__ = [
@@ -63,7 +64,7 @@ features, logits = extract(model, images_uint8)  # N×48×48 uint8 faces
 
 class FERClassifier(
     nn.Module,
-    PyTorchModelHubMixin,
+    SafeHubMixin,
     library_name="cganbalance",
     tags=["cganbalance", "image-classification", "fer2013"],
     model_card_template=_MODEL_CARD,
@@ -170,33 +171,6 @@ class FERClassifier(
         """The constructor arguments, as written to ``config.json``."""
         return json.loads(json.dumps(self._config))
 
-    # -- persistence -------------------------------------------------------------------------
-    def _save_pretrained(self, save_directory: Path) -> None:
-        # Written here, so the mixin keeps our checked config.json instead of its raw record.
-        from .hub import write_model_files
-
-        write_model_files(self, save_directory)
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision,
-        cache_dir,
-        force_download: bool,
-        local_files_only: bool,
-        token,
-        config: dict | None = None,
-        map_location: str = "cpu",
-        strict: bool = True,
-        **model_kwargs,
-    ):
-        from .hub import load_pretrained
-
-        download = dict(revision=revision, cache_dir=cache_dir, force_download=force_download, token=token,
-                        local_files_only=local_files_only)
-        return load_pretrained(cls, model_id, config, map_location=map_location, **download)
 
 
 def save_classifier(model: FERClassifier, save_directory, *, half: bool = False, card: str | None = None) -> Path:

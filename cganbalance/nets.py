@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
+
+from ._mixin import SafeHubMixin
 
 __all__ = ["Generator", "Discriminator", "init_weights"]
 
@@ -115,7 +115,7 @@ def _one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 class Generator(
     nn.Module,
-    PyTorchModelHubMixin,
+    SafeHubMixin,
     library_name="cganbalance",
     tags=["cganbalance", "conditional-gan", "data-augmentation"],
     model_card_template=_MODEL_CARD,
@@ -333,33 +333,6 @@ class Generator(
             return [Image.fromarray(a[..., 0], mode="L") for a in arrays]
         return [Image.fromarray(a) for a in arrays]
 
-    # -- persistence -------------------------------------------------------------------------
-    def _save_pretrained(self, save_directory: Path) -> None:
-        # Written here, so the mixin keeps our checked config.json instead of its raw record.
-        from .hub import write_model_files
-
-        write_model_files(self, save_directory)
-
-    @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision,
-        cache_dir,
-        force_download: bool,
-        local_files_only: bool,
-        token,
-        config: dict | None = None,
-        map_location: str = "cpu",
-        strict: bool = True,
-        **model_kwargs,
-    ):
-        from .hub import load_pretrained
-
-        download = dict(revision=revision, cache_dir=cache_dir, force_download=force_download, token=token,
-                        local_files_only=local_files_only)
-        return load_pretrained(cls, model_id, config, map_location=map_location, **download)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, as written to ``config.json``.
