@@ -80,7 +80,7 @@ def _sample(args) -> int:
         images = g.to_numpy(g.generate(labels, random_state=args.seed))
         np.savez_compressed(out, images=images, labels=labels, classes=np.array(g.classes))
     else:
-        raise SystemExit(f"--out must end in .png or .npz; got {str(out)!r}.")
+        raise ValueError(f"--out must end in .png or .npz. Got {str(out)!r} instead.")
     print(f"Wrote {out}")
     return 0
 
@@ -198,6 +198,16 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1. Got {text!r} instead")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cganbalance", description="Balance imbalanced data sets with a conditional GAN.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -220,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="draw samples from a generator")
     s.add_argument("generator", help="alias (fer2013-cgan), folder or Hub repo id")
     s.add_argument("--out", required=True, help="grid.png or samples.npz")
-    s.add_argument("--n-per-class", type=int, default=8)
+    s.add_argument("--n-per-class", type=_positive_int, default=8, help="images per class (at least 1)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_sample)
 

@@ -308,7 +308,11 @@ def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **
     expected = f"a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}, a known alias ({known}) or a Hub repo id 'org/name'"
     if os.path.exists(key):
         raise ValueError(f"`name={key!r}` is a file; expected {expected}.")
-    raise ValueError(f"`name={key!r}` is not an existing folder; expected {expected}.")
+    import difflib
+
+    close = difflib.get_close_matches(key, list(ALIASES), n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"`name={key!r}` is not an existing folder; expected {expected}.{hint}")
 
 
 def load_generator(spec) -> Generator:

@@ -253,6 +253,13 @@ class CGANOverSampler(BaseOverSampler):
     def _check_X_y(self, X, y):
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         sample_shape = None
+        if not hasattr(X, "ndim") and isinstance(X, (list, tuple)) or type(X).__module__.startswith("torch"):
+            X = np.asarray(X)  # nested lists and tensors: read as arrays, so images keep their shape
+        if getattr(X, "ndim", 2) == 1:
+            raise ValueError(
+                f"`X` must be 2-D rows or an N×H×W, N×H×W×C or N×C×H×W array. Got a 1-D array of shape {X.shape}; "
+                "use X.reshape(-1, 1) for a single feature."
+            )
         if isinstance(X, np.ndarray) and X.ndim in (3, 4):
             sample_shape = X.shape[1:]
             X = X.reshape(len(X), -1)
@@ -534,12 +541,15 @@ class CGANOverSampler(BaseOverSampler):
             X_out = X_out.reshape(len(X_out), *self._sample_shape)
         return X_out, y_out
 
-    def save_generator(self, save_directory) -> None:
-        """Save the fitted generator as ``config.json`` + ``model.safetensors`` (+ model card)."""
+    def save_generator(self, save_directory) -> Path:
+        """Save the fitted generator as ``config.json`` + ``model.safetensors`` (+ model card).
+
+        Returns the folder (a :class:`pathlib.Path`).
+        """
         check_is_fitted(self, "generator_")
         from .hub import save_generator
 
-        save_generator(self.generator_, save_directory, history=self.history_)
+        return save_generator(self.generator_, save_directory, history=self.history_)
 
     def push_to_hub(self, repo_id: str, **kwargs):
         """Push the fitted generator to the Hugging Face Hub (see :func:`cganbalance.hub.push_to_hub`)."""

@@ -5,7 +5,7 @@ import pytest
 
 from cganbalance import CGANOverSampler, Generator, from_pretrained
 
-from .conftest import TINY_MLP
+from .conftest import TINY_IMAGE, TINY_MLP
 
 
 def sampler(**kwargs):
@@ -105,3 +105,23 @@ def test_from_pretrained_bad_names(tmp_path):
         from_pretrained(3.5)
     with pytest.raises(ValueError, match="fer2013-cgan"):
         from_pretrained("not-an-alias")
+
+
+def test_images_as_nested_lists_and_tensors(tiny_images):
+    import torch
+
+    X, y = tiny_images
+    for container in (X.tolist(), torch.from_numpy(X)):
+        X_res, y_res = CGANOverSampler(epochs=1, batch_size=16, random_state=0, preset_params=TINY_IMAGE,
+                                       device="cpu").fit_resample(container, y)
+        assert np.asarray(X_res).shape == (90, 16, 16)
+
+
+def test_one_dimensional_X_gets_a_short_error():
+    with pytest.raises(ValueError, match=r"Got a 1-D array of shape \(6,\); use X.reshape\(-1, 1\)"):
+        sampler().fit_resample(np.arange(6.0), [0, 1, 0, 1, 0, 1])
+
+
+def test_alias_typo_suggests_the_alias():
+    with pytest.raises(ValueError, match="Did you mean 'fer2013-cgan'"):
+        from_pretrained("fer2013-gan")

@@ -94,3 +94,12 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "a known alias ('fer2013-cgan')" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train"])
+
+
+def test_sample_option_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "fer2013-cgan", "--out", str(tmp_path / "g.png"), "--n-per-class", "0"])
+    assert exc.value.code == 2 and "--n-per-class: must be a whole number of at least 1. Got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "fer2013-cgan", "--out", str(tmp_path / "g.jpg")])
+    assert exc.value.code == 2 and "cganbalance sample: error: --out must end in .png or .npz" in capsys.readouterr().err
