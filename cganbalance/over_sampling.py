@@ -253,7 +253,9 @@ class CGANOverSampler(BaseOverSampler):
     def _check_X_y(self, X, y):
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
         sample_shape = None
-        if not hasattr(X, "ndim") and isinstance(X, (list, tuple)) or type(X).__module__.startswith("torch"):
+        is_nested_list = isinstance(X, (list, tuple))
+        is_tensor = type(X).__module__.startswith("torch")
+        if is_nested_list or is_tensor:
             X = np.asarray(X)  # nested lists and tensors: read as arrays, so images keep their shape
         if getattr(X, "ndim", 2) == 1:
             raise ValueError(
