@@ -14,13 +14,16 @@ gets no extra training. Strategies:
   on flattened pixels (imbalanced-learn), rounded back to 48×48 uint8;
 - ``cgan``: :class:`cganbalance.CGANOverSampler` with a pretrained generator (the shipped
   ``fer2013-cgan`` unless ``--generator`` names another folder), sampled without training;
-  ``--cgan-ratio R`` caps the synthetic images of each class at ``R`` per real one.
+- ``cgan-ratio-R`` (e.g. ``cgan-ratio-1``): the same with ``max_synthetic_ratio=R``, at most
+  ``R`` synthetic images per real one in each class, the rest of the top-up random copies of
+  real images.
 
 Every classifier is trained on the FER-2013 training split and tested on the public test split:
 accuracy, macro-F1, balanced accuracy, recall and F1 of the two rarest emotions (disgust, fear);
 mean ± sample standard deviation over ``--seeds``. A seed sets the resampling, the initial
 weights, the batch order, the augmentation and dropout. The resampled sets are all fully
-balanced (every class as large as the largest, 7,215 images) unless ``--cgan-ratio`` is given.
+balanced (every class as large as the largest, 7,215 images). A run made with another
+``--generator`` is stored and shown as ``strategy (folder name)``.
 
 Each (strategy, seed) result is written to ``--results`` (JSON) as soon as it is finished and
 skipped when the script runs again with the same settings, so a long run can be split across
@@ -38,8 +41,8 @@ thread). The default 5 strategies × 3 seeds should take about 1 h 50 min (15 ru
 mostly loading and testing on the 3,589 test faces.
 
     python benchmarks/downstream_fer.py --train train.npz --test public_test.npz \\
-        [--strategies none class_weights RandomOverSampler SMOTE cgan] [--seeds 0 1 2] \\
-        [--steps 1600] [--batch-size 128] [--generator fer2013-cgan] [--cgan-ratio R] \\
+        [--strategies none class_weights RandomOverSampler SMOTE cgan cgan-ratio-1] [--seeds 0 1 2] \\
+        [--steps 1600] [--batch-size 128] [--generator fer2013-cgan] \\
         [--subset N] [--results downstream_fer.json] [--docs docs/benchmarks.md]
 """
 
@@ -54,6 +57,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import argparse
 import datetime
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -72,6 +76,9 @@ from cganbalance import fer2013
 from cganbalance.classifier import extract, train_classifier
 
 STRATEGIES = ("none", "class_weights", "RandomOverSampler", "SMOTE", "cgan")
+#: ``cgan-ratio-R``: the cGAN with at most R synthetic images per real one, the rest copies.
+RATIO = re.compile(r"cgan-ratio-(\d+(?:\.\d+)?)")
+DEFAULT_GENERATOR = "fer2013-cgan"
 #: Per-class scores shown in the table (the two rarest FER-2013 emotions).
 FOCUS = ("disgust", "fear")
 BEGIN, END = markers("downstream-fer")
@@ -80,6 +87,25 @@ BEGIN, END = markers("downstream-fer")
 def key(strategy: str, seed: int) -> str:
     """A run's name in the results file."""
     return f"{strategy}/seed{seed}"
+
+
+def check_strategy(name: str) -> str:
+    """``name`` if it is a known strategy or ``cgan-ratio-R``; an argparse error otherwise."""
+    if name in STRATEGIES or RATIO.fullmatch(name):
+        return name
+    raise argparse.ArgumentTypeError(f"must be one of {', '.join(STRATEGIES)} or cgan-ratio-R (R > 0). Got {name!r}.")
+
+
+def label(strategy: str, generator: str) -> str:
+    """The strategy's name in results and table: cGAN runs name a non-default generator."""
+    if strategy.startswith("cgan") and generator != DEFAULT_GENERATOR:
+        return f"{strategy} ({Path(generator).name})"
+    return strategy
+
+
+def synthetic_ratio(strategy: str) -> float | None:
+    match = RATIO.fullmatch(strategy)
+    return float(match.group(1)) if match else None
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -95,15 +121,7 @@ def stratified_subset(X, y, n: int | None, seed: int = 0):
     return X[idx], y[idx]
 
 
-def cgan_targets(y, ratio: float | None) -> dict[int, int] | str:
-    """``sampling_strategy`` for the cGAN: full balance, or at most ``ratio`` synthetic images per real one."""
-    if ratio is None:
-        return "not majority"
-    counts = np.bincount(y)
-    return {c: int(min(counts.max(), n + np.floor(ratio * n))) for c, n in enumerate(counts) if n}
-
-
-def resample(strategy: str, X, y, seed: int, *, generator=None, cgan_ratio=None, classes=fer2013.CLASSES):
+def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.CLASSES):
     """The training set of ``strategy`` and the class weights to train with.
 
     Returns
@@ -131,19 +149,22 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, cgan_ratio=None,
         )
         X_res = np.clip(np.rint(X_res), 0, 255).astype(np.uint8)
         return X_res.reshape(-1, *X.shape[1:]), y_res, None
-    if strategy == "cgan":
+    if strategy == "cgan" or RATIO.fullmatch(strategy):
         from cganbalance import CGANOverSampler
 
         # Labels by class name, so the generator's label order cannot matter.
         names = np.asarray(classes)
-        targets = cgan_targets(y, cgan_ratio)
-        if isinstance(targets, dict):
-            targets = {str(names[c]): n for c, n in targets.items()}
-        sampler = CGANOverSampler(generator=generator, sampling_strategy=targets, random_state=seed, device="cpu")
+        sampler = CGANOverSampler(
+            generator=generator,
+            sampling_strategy="not majority",
+            max_synthetic_ratio=synthetic_ratio(strategy),
+            random_state=seed,
+            device="cpu",
+        )
         X_res, y_named = sampler.fit_resample(X, names[y])
         lookup = {name: i for i, name in enumerate(names)}
         return X_res, np.array([lookup[v] for v in y_named], dtype=np.int64), None
-    raise ValueError(f"`strategy` must be one of {STRATEGIES}. Got {strategy!r} instead.")
+    raise ValueError(f"`strategy` must be one of {STRATEGIES} or 'cgan-ratio-R'. Got {strategy!r} instead.")
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -160,11 +181,12 @@ def scores(y_true, pred, classes=fer2013.CLASSES) -> dict:
     }
 
 
-def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None, verbose=False) -> dict:
+def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None, generator_name=None,
+        verbose=False) -> dict:
     """Resample, train and test once; the scores and timings as a JSON-able dict."""
     start = time.perf_counter()
     X, y, class_weight = resample(
-        strategy, data["X_train"], data["y_train"], seed, generator=generator, cgan_ratio=settings["cgan_ratio"]
+        strategy, data["X_train"], data["y_train"], seed, generator=generator
     )
     resample_seconds = time.perf_counter() - start
     model = train_classifier(
@@ -192,6 +214,8 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         "n_train": len(y),
         "n_test": len(data["y_test"]),
         "train_counts": np.bincount(y, minlength=len(fer2013.CLASSES)).tolist(),
+        **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy)}
+           if strategy.startswith("cgan") else {}),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "resample_seconds": resample_seconds,
         "train_seconds": train_seconds,
@@ -208,6 +232,14 @@ def load_results(path: Path | None, settings: dict) -> dict:
     if path is None or not path.exists():
         return {"settings": settings, "runs": {}}
     results = json.loads(path.read_text())
+    # Files from before cgan-ratio-R kept the generator in the shared settings: move it to the cGAN runs.
+    stored = results.get("settings", {})
+    generator, ratio = stored.pop("generator", None), stored.pop("cgan_ratio", None)
+    if ratio is not None:
+        raise SystemExit(f"{path} holds runs made with the old --cgan-ratio option; use another --results file.")
+    for name, run_ in results.get("runs", {}).items():
+        if name.startswith("cgan") and "generator" not in run_:
+            run_.update(generator=generator or DEFAULT_GENERATOR, max_synthetic_ratio=None)
     if results.get("settings") != settings:
         old = results.get("settings", {})
         diff = {k: (old.get(k), settings.get(k)) for k in set(old) | set(settings) if old.get(k) != settings.get(k)}
@@ -235,15 +267,29 @@ COLUMNS = [
 ]
 
 
-def cgan_note(settings: dict) -> str:
-    cap = settings["cgan_ratio"]
-    amount = f"at most {cap} synthetic images per real one" if cap is not None else "every class topped up to the largest"
-    return f" cgan: pretrained generator `{settings['generator']}` (not trained on this run), {amount}."
+def cgan_note(runs: list[dict]) -> str:
+    generators = sorted({r["generator"] for r in runs if "generator" in r})
+    if not generators:
+        return ""
+    return (
+        " cgan: CGANOverSampler with the pretrained generator "
+        + ", ".join(f"`{g}`" for g in generators)
+        + " (sampled, not trained, in the run), every class topped up to the largest with synthetic faces;"
+        " cgan-ratio-R: at most R synthetic faces per real one in each class, the rest of the top-up random"
+        " copies of real faces (`max_synthetic_ratio=R`)."
+    )
 
 
-def format_markdown(results: dict, strategies, seeds) -> str:
-    """The table of finished runs, mean ± std over seeds, headed by how they were made."""
+def strategies_in(results: dict) -> list[str]:
+    """Every strategy with a finished run, baselines first, then cGAN variants in the order they were run."""
+    names = list(dict.fromkeys(name.rsplit("/seed", 1)[0] for name in results["runs"]))
+    return [s for s in STRATEGIES if s in names] + [s for s in names if s not in STRATEGIES]
+
+
+def format_markdown(results: dict, seeds) -> str:
+    """The table of every finished run, mean ± std over ``seeds``, headed by how they were made."""
     runs, settings = results["runs"], results["settings"]
+    strategies = strategies_in(results)
     finished = [runs[key(s, seed)] for s in strategies for seed in seeds if key(s, seed) in runs]
     lines = ["## Downstream classifier (FER-2013 public test split)", ""]
     if not finished:
@@ -269,7 +315,7 @@ def format_markdown(results: dict, strategies, seeds) -> str:
             + f"; tested on the {finished[0]['n_test']:,} images of the public test split. "
             "Mean ± sample standard deviation over seeds (the seed sets resampling, initial weights, batch order, "
             "augmentation)."
-            + (cgan_note(settings) if "cgan" in strategies else "")
+            + cgan_note(finished)
         ),
         "",
         "| strategy | seeds | training images | " + " | ".join(name for name, _ in COLUMNS) + " | minutes per run |",
@@ -292,8 +338,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="\n\n".join(doc[:-1]), formatter_class=HelpFormatter)
     parser.add_argument("--train", required=True, help="FER-2013 training split (train.npz or any fer2013.load source)")
     parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
-    parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES), metavar="STRATEGY",
-                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)}")
+    parser.add_argument("--strategies", nargs="+", type=check_strategy, default=list(STRATEGIES), metavar="STRATEGY",
+                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)} and cgan-ratio-R")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="random seeds, one run of each strategy per seed")
     parser.add_argument("--steps", type=int, default=1600, help="optimiser steps per run, the same for every strategy")
     parser.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")
@@ -301,10 +347,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW weight decay")
     parser.add_argument("--max-shift", type=int, default=4, help="largest random shift of the augmentation (pixels)")
     parser.add_argument("--widths", nargs="+", type=int, default=[32, 64, 128, 256], help="CNN stage widths")
-    parser.add_argument("--generator", default="fer2013-cgan",
-                        help="pretrained generator for 'cgan': an alias or a local folder")
-    parser.add_argument("--cgan-ratio", type=float, default=None,
-                        help="at most this many synthetic images per real one in each class")
+    parser.add_argument("--generator", default=DEFAULT_GENERATOR,
+                        help="pretrained generator for the cgan strategies: an alias or a local folder")
     parser.add_argument("--subset", type=int, default=None,
                         help="train on a stratified subset of this many images (quick runs)")
     parser.add_argument("--results", default=None,
@@ -316,8 +360,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer. Got {value} instead.")
-    if args.cgan_ratio is not None and args.cgan_ratio <= 0:
-        parser.error(f"--cgan-ratio must be positive. Got {args.cgan_ratio} instead.")
     return args
 
 
@@ -335,8 +377,6 @@ def main(argv=None) -> int:
         "weight_decay": args.weight_decay,
         "max_shift": args.max_shift,
         "widths": args.widths,
-        "generator": str(args.generator),
-        "cgan_ratio": args.cgan_ratio,
     }
     results_path = Path(args.results) if args.results else None
     results = load_results(results_path, settings)
@@ -345,8 +385,11 @@ def main(argv=None) -> int:
     X_test, y_test = fer2013.load(args.test, split="public_test")
     data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
     generator = None
-    todo = [(s, seed) for s in args.strategies for seed in args.seeds if key(s, seed) not in results["runs"]]
-    if any(s == "cgan" for s, _ in todo):
+    todo = [
+        (s, seed) for s in args.strategies for seed in args.seeds
+        if key(label(s, args.generator), seed) not in results["runs"]
+    ]
+    if any(s.startswith("cgan") for s, _ in todo):
         from cganbalance import from_pretrained
 
         try:  # fails before any training when it is missing
@@ -360,8 +403,9 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for i, (strategy, seed) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {strategy}, seed {seed} ...", flush=True)
-        result = run(strategy, seed, data, settings, generator=generator, verbose=sys.stderr.isatty())
-        results["runs"][key(strategy, seed)] = result
+        result = run(strategy, seed, data, settings, generator=generator, generator_name=str(args.generator),
+                     verbose=sys.stderr.isatty())
+        results["runs"][key(label(strategy, args.generator), seed)] = result
         save_results(results_path, results)
         print(
             f"    {result['n_train']:,} training images; accuracy {result['accuracy']:.3f}, macro-F1 "
@@ -371,7 +415,7 @@ def main(argv=None) -> int:
             f"about {(time.perf_counter() - started) / i * (len(todo) - i) / 60:.0f} min to go)",
             flush=True,
         )
-    text = format_markdown(results, args.strategies, args.seeds)
+    text = format_markdown(results, args.seeds)
     print("\n" + text)
     if args.docs:
         write_section(args.docs, text, BEGIN, END)

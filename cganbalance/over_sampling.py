@@ -81,7 +81,8 @@ class CGANOverSampler(BaseOverSampler):
     ``fit_resample`` trains a class-conditional generator on all of ``X`` (every class helps it
     learn what the data looks like), draws candidates for the classes that
     ``sampling_strategy`` tops up, keeps those its discriminator finds most convincing, and
-    returns the original samples followed by the synthetic ones.
+    returns the original samples followed by the new ones (for each class, its synthetic
+    samples, then any copies of real ones that ``max_synthetic_ratio`` calls for).
 
     Parameters
     ----------
@@ -115,6 +116,13 @@ class CGANOverSampler(BaseOverSampler):
         Fraction of generated candidates kept after ranking them by discriminator confidence
         (the reference paper's filtering step): ``1 / filter_keep`` candidates are drawn for
         every sample returned. ``None`` or ``1.0`` turns filtering off.
+
+    max_synthetic_ratio : float or None, default=None
+        At most this many synthetic samples per real sample of a class (``floor(ratio ×
+        n_real)``); the rest of the class's target from ``sampling_strategy`` is made of random
+        copies of its real samples, as :class:`~imblearn.over_sampling.RandomOverSampler` does.
+        A cap keeps a rare class anchored in real data when its generated samples are less
+        varied than real ones. ``None`` (default) makes every new sample synthetic.
 
     generator : str, path or :class:`~cganbalance.nets.Generator`, default=None
         A pretrained generator to use instead of training one: an alias such as
@@ -173,6 +181,10 @@ class CGANOverSampler(BaseOverSampler):
     n_generated_ : dict
         Number of synthetic samples returned for each class label.
 
+    n_copied_ : dict
+        Number of copies of real samples returned for each class label (non-zero only with
+        ``max_synthetic_ratio``).
+
     device_ : torch.device
         The device training and sampling ran on.
 
@@ -199,6 +211,7 @@ class CGANOverSampler(BaseOverSampler):
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
+        "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None],
         "generator": [str, os.PathLike, Generator, None],
         "fine_tune": ["boolean"],
         "device": [str, torch.device],
@@ -221,6 +234,7 @@ class CGANOverSampler(BaseOverSampler):
         max_time=None,
         batch_size=None,
         filter_keep=0.5,
+        max_synthetic_ratio=None,
         generator=None,
         fine_tune=False,
         device="auto",
@@ -239,6 +253,7 @@ class CGANOverSampler(BaseOverSampler):
         self.max_time = max_time
         self.batch_size = batch_size
         self.filter_keep = filter_keep
+        self.max_synthetic_ratio = max_synthetic_ratio
         self.generator = generator
         self.fine_tune = fine_tune
         self.device = device
@@ -342,16 +357,27 @@ class CGANOverSampler(BaseOverSampler):
 
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
+        copy_rng = None
         X_new, y_new = [X], [y]
-        self.n_generated_ = {}
+        self.n_generated_, self.n_copied_ = {}, {}
         for label, n_new in self.sampling_strategy_.items():
-            self.n_generated_[label] = int(n_new)
-            if n_new <= 0:
-                continue
-            cls_index = self._label_index[np.searchsorted(self.classes_, label)]
-            samples = self._draw(int(cls_index), int(n_new), rng)
-            X_new.append(self._unscale(samples).reshape(int(n_new), -1))
-            y_new.append(np.full(int(n_new), label, dtype=y.dtype))
+            real = np.flatnonzero(y == label)
+            n_synthetic = int(max(n_new, 0))
+            if self.max_synthetic_ratio is not None:
+                n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real)))
+            n_copies = int(max(n_new, 0)) - n_synthetic
+            self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
+            if n_synthetic:
+                cls_index = self._label_index[np.searchsorted(self.classes_, label)]
+                samples = self._draw(int(cls_index), n_synthetic, rng)
+                X_new.append(self._unscale(samples).reshape(n_synthetic, -1))
+                y_new.append(np.full(n_synthetic, label, dtype=y.dtype))
+            if n_copies:
+                if copy_rng is None:  # seeded from the same stream, so random_state fixes the copies too
+                    copy_rng = np.random.RandomState(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
+                picked = copy_rng.choice(real, size=n_copies, replace=True)
+                X_new.append(X[picked])
+                y_new.append(y[picked])
         X_res = np.concatenate(X_new).astype(X.dtype, copy=False)
         y_res = np.concatenate(y_new)
         if self._sample_shape is not None:

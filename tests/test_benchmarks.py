@@ -7,6 +7,7 @@ Also pins the two ``train_classifier`` options the downstream benchmark relies o
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -117,8 +118,21 @@ def test_downstream_resample_gives_balanced_uint8_faces(fer_files):
         expected = [max(counts)] * 7 if balanced else counts
         assert np.bincount(y_res).tolist() == expected
         assert weight == ("balanced" if strategy == "class_weights" else None)
-    _, y_capped, _ = downstream_fer.resample("cgan", X, y, 0, generator=generator, cgan_ratio=0.5)
-    assert np.bincount(y_capped).tolist() == [14, 6, 12, 14, 12, 9, 12]  # from [10, 4, 8, 14, 8, 6, 8]
+    # cgan-ratio-0.5: balanced too, but at most half a synthetic face per real one, the rest real copies.
+    X_mix, y_mix, _ = downstream_fer.resample("cgan-ratio-0.5", X, y, 0, generator=generator)
+    assert np.bincount(y_mix).tolist() == [max(counts)] * 7  # from [10, 4, 8, 14, 8, 6, 8]
+    originals = {x.tobytes() for x in X[y == 1]}
+    new_disgust = [x.tobytes() in originals for x in X_mix[len(X):][y_mix[len(X):] == 1]]
+    assert len(new_disgust) == 10 and sum(new_disgust) == 8  # 2 synthetic (floor(0.5 * 4)), 8 copies
+
+
+def test_downstream_strategy_names():
+    assert downstream_fer.check_strategy("cgan-ratio-1") == "cgan-ratio-1"
+    assert downstream_fer.synthetic_ratio("cgan-ratio-0.5") == 0.5 and downstream_fer.synthetic_ratio("cgan") is None
+    assert downstream_fer.label("cgan", "runs/g2") == "cgan (g2)" and downstream_fer.label("SMOTE", "runs/g2") == "SMOTE"
+    for bad in ("cgan-ratio-", "cgan-ratio-x", "smote"):
+        with pytest.raises(argparse.ArgumentTypeError, match="cgan-ratio-R"):
+            downstream_fer.check_strategy(bad)
 
 
 def test_downstream_stratified_subset_keeps_every_class():
@@ -136,11 +150,12 @@ def test_downstream_main_resumes_and_writes_its_docs_section(fer_files, tmp_path
               "--threads", "1"]
     assert downstream_fer.main([*common, "--seeds", "0"]) == 0
     stored = json.loads(results.read_text())
-    assert sorted(stored["runs"]) == sorted(f"{s}/seed0" for s in downstream_fer.STRATEGIES)
+    names = [s if s != "cgan" else "cgan (generator)" for s in downstream_fer.STRATEGIES]  # a local generator folder
+    assert sorted(stored["runs"]) == sorted(f"{s}/seed0" for s in names)
     assert all(0 <= r["accuracy"] <= 1 and set(r["recall"]) == set(CLASSES) for r in stored["runs"].values())
     text = page.read_text()
     assert "<!-- downstream-fer:start -->" in text and "<!-- downstream-fer:end -->" in text
-    for strategy in downstream_fer.STRATEGIES:
+    for strategy in names:
         assert f"| {strategy} | 1/1 |" in text
     capsys.readouterr()
 
@@ -150,8 +165,26 @@ def test_downstream_main_resumes_and_writes_its_docs_section(fer_files, tmp_path
     assert "1 runs to do, 1 already" in out and "| none | 2/2 |" in out and " ± " in out
     assert len(json.loads(results.read_text())["runs"]) == 6
 
+    # A cGAN variant joins the same results and table, naming its generator folder.
+    assert downstream_fer.main([*common, "--seeds", "0", "--strategies", "cgan-ratio-1"]) == 0
+    stored = json.loads(results.read_text())["runs"]
+    variant = "cgan-ratio-1 (generator)"
+    assert stored[f"{variant}/seed0"]["max_synthetic_ratio"] == 1.0
+    assert f"| {variant} | 1/1 |" in page.read_text() and "| SMOTE | 1/1 |" in page.read_text()
+
     with pytest.raises(SystemExit, match="other settings"):
         downstream_fer.main([*common, "--steps", "3"])
+
+
+def test_downstream_reads_results_files_from_before_cgan_variants(fer_files, tmp_path):
+    settings = {"train": "train.npz", "steps": 3}
+    old = {"settings": {**settings, "generator": "fer2013-cgan", "cgan_ratio": None},
+           "runs": {"cgan/seed0": {"accuracy": 0.5}, "none/seed0": {"accuracy": 0.4}}}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    results = downstream_fer.load_results(path, settings)
+    assert results["runs"]["cgan/seed0"] == {"accuracy": 0.5, "generator": "fer2013-cgan", "max_synthetic_ratio": None}
+    assert "generator" not in results["runs"]["none/seed0"]
 
 
 # -- tabular -----------------------------------------------------------------------------------

@@ -69,6 +69,34 @@ def test_originals_first_and_untouched(tiny_tabular):
     assert not hasattr(sampler, "sample_indices_")
 
 
+def test_max_synthetic_ratio_caps_synthetic_rows_and_copies_the_rest(tiny_tabular):
+    X, y = tiny_tabular  # counts {0: 72, 1: 36, 2: 12}
+    sampler = tab_sampler(max_synthetic_ratio=1.5)
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert Counter(y_res) == {0: 72, 1: 72, 2: 72}  # the target is still met
+    assert sampler.n_generated_ == {1: 36, 2: 18} and sampler.n_copied_ == {1: 0, 2: 42}
+    new, new_y = X_res[len(X) :], y_res[len(X) :]
+    is_copy = np.array([(np.abs(X[y == label] - row).sum(1) == 0).any() for row, label in zip(new, new_y)])
+    assert is_copy[new_y == 2].sum() == 42 and not is_copy[new_y == 1].any()
+    # the copies come after the synthetic rows of their class, and random_state fixes them
+    assert not is_copy[new_y == 2][:18].any() and is_copy[new_y == 2][18:].all()
+    X_again, _ = tab_sampler(max_synthetic_ratio=1.5).fit_resample(X, y)
+    np.testing.assert_array_equal(X_res, X_again)
+    # ratio 0: random over-sampling only, and no change to the default when the cap is not hit
+    sampler0 = tab_sampler(max_synthetic_ratio=0)
+    X0, y0 = sampler0.fit_resample(X, y)
+    assert sampler0.n_generated_ == {1: 0, 2: 0} and Counter(y0) == {0: 72, 1: 72, 2: 72}
+    np.testing.assert_array_equal(tab_sampler(max_synthetic_ratio=10).fit_resample(X, y)[0], tab_sampler().fit_resample(X, y)[0])
+
+
+def test_max_synthetic_ratio_with_images(tiny_images):
+    X, y = tiny_images
+    counts = Counter(y)
+    X_res, y_res = img_sampler(max_synthetic_ratio=0.5).fit_resample(X, y)
+    assert X_res.shape[1:] == X.shape[1:] and X_res.dtype == X.dtype
+    assert Counter(y_res) == {c: max(counts.values()) for c in counts}
+
+
 def test_tabular_values_inside_observed_range(tiny_tabular):
     X, y = tiny_tabular
     X_res, y_res = tab_sampler().fit_resample(X, y)
@@ -298,6 +326,7 @@ def test_multilabel_rejected(tiny_tabular):
         ({"preset": "huge"}, "'preset' parameter"),
         ({"epochs": 0}, "'epochs' parameter"),
         ({"filter_keep": 1.5}, "'filter_keep' parameter"),
+        ({"max_synthetic_ratio": -1}, "'max_synthetic_ratio' parameter"),
         ({"device": 3}, "'device' parameter"),
     ],
 )
