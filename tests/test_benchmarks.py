@@ -215,3 +215,20 @@ def test_tabular_main_writes_its_docs_section(tmp_path, capsys):
         assert f"| LogisticRegression | {sampler} |" in text
     assert "PR-AUC" not in text.split("**wine**")[1]  # multi-class: no PR-AUC column
     assert "wine" in json.loads(out_json.read_text())["results"]
+
+
+# -- throughput ---------------------------------------------------------------------------------
+def test_throughput_main_measures_every_part_and_writes_its_section(fer_files, tmp_path, capsys):
+    import throughput
+
+    page = tmp_path / "benchmarks.md"
+    argv = ["--steps", "1", "--presets", "default", "--sample", "14", "--fer", str(fer_files / "train.npz"),
+            "--fit-seconds", "0.5", "--docs", str(page)]
+    assert throughput.main(argv) == 0
+    text = page.read_text()
+    assert "<!-- throughput:start -->" in text and "| cganbalance, default | 48×48 |" in text
+    assert "| tutorial-style reference, paper | 64×64 |" in text and "| default |" in text
+    assert "peak resident memory" in text and "returning" in text
+    with np.load(fer_files / "train.npz") as data:
+        counts = np.bincount(data["labels"])
+    assert f"returning {len(counts) * counts.max():,} faces" in text  # fit_resample balanced the fixture
