@@ -4,7 +4,9 @@ Evaluates each generator (an alias such as ``fer2013-cgan``, a folder, or a Hub 
 FER-2013 public test split with :func:`cganbalance.metrics.evaluate_generator`, in the feature
 space of the shipped FER-2013 classifier, and checks memorisation against the training split.
 ``--reference`` adds real training images scored as if they were generated: the values a
-perfect generator would get with the same sample sizes. Prints Markdown tables headed by the
+perfect generator would get with the same sample sizes. ``LABEL=SOURCE`` names a generator in
+the tables (``paper=runs/paper/generator``); with two or more, a summary table of the per-class
+means (and the training time recorded in each generator's model card) comes first. Prints Markdown tables headed by the
 command, date and machine; ``--docs`` writes them into a marked section of docs/benchmarks.md.
 
     python benchmarks/generator_quality.py fer2013-cgan --test public_test.npz --train train.npz \\
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -39,9 +42,46 @@ def reference_samples(X_train, y_train, counts, seed) -> tuple[np.ndarray, np.nd
     return X_train[idx], y_train[idx]
 
 
+def training_summary(source: str) -> str:
+    """"preset, N epochs, S steps, M min" from a generator's config and model card, when it has them."""
+    from cganbalance.hub import ALIASES, PRETRAINED_DIR
+
+    folder = PRETRAINED_DIR / ALIASES[source].embedded if source in ALIASES else Path(source)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        card = (folder / "README.md").read_text() if (folder / "README.md").exists() else ""
+    except (OSError, ValueError):  # a Hub id, say: the table just lacks the line
+        return ""
+    match = re.search(r"training: (\d+) epochs, ([\d,]+) steps, ([\d.]+) minutes", card)
+    trained = f"{match.group(2)} steps in {float(match.group(3)):.0f} min" if match else ""
+    size = "×".join(map(str, config.get("net_size") or config.get("output_shape", [None])[1:])) or "?"
+    return ", ".join(part for part in (f"works at {size}", trained) if part)
+
+
+def summary_table(everything: dict) -> str:
+    """One row per generator: per-class means and CAS, for side-by-side comparison."""
+    metrics = [("fid", "FID ↓"), ("kid", "KID×10³ ↓"), ("precision", "precision"), ("recall", "recall"),
+               ("coverage", "coverage"), ("classifier_recall", "recognised"), ("diversity", "diversity")]
+    lines = [
+        "**Summary** (means over the 7 classes; CAS macro-F1 from a classifier trained on generated images only)",
+        "",
+        "| generator | training | " + " | ".join(h for _, h in metrics) + " | CAS macro-F1 |",
+        "|---|---|" + "---|" * len(metrics) + "---|",
+    ]
+    for name, r in everything.items():
+        cells = []
+        for m, _ in metrics:
+            value = r["mean"].get(m)
+            missing = value is None or not np.isfinite(value)
+            cells.append("–" if missing else (f"{value * 1000:.2f}" if m == "kid" else f"{value:.3f}"))
+        cas = f"{r['cas']['macro_f1']:.3f}" if r.get("cas") else "–"
+        lines.append(f"| {name} | {r.get('training') or '–'} | " + " | ".join(cells) + f" | {cas} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("generators", nargs="+", help="aliases, folders or Hub repo ids")
+    parser.add_argument("generators", nargs="+", help="aliases, folders or Hub repo ids, each optionally LABEL=SOURCE")
     parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
     parser.add_argument("--train", default=None, help="training split, for the memorisation check and --reference")
     parser.add_argument("--extractor", default=None, help="classifier folder (default: the shipped one)")
@@ -82,10 +122,13 @@ def main(argv=None) -> int:
         ),
     ]
     sections, everything = [], {}
-    for name in args.generators:
+    for spec in args.generators:
+        name, _, source = spec.rpartition("=")
+        name = name or source
         start = time.perf_counter()
-        results = evaluate_generator(name, X_test, y_test, n_per_class=args.n_per_class, X_train=X_train, **common)
+        results = evaluate_generator(source, X_test, y_test, n_per_class=args.n_per_class, X_train=X_train, **common)
         seconds = time.perf_counter() - start
+        results["training"] = training_summary(source)
         sections.append(format_markdown(results, title=f"{name} ({seconds:.0f} s)"))
         everything[name] = results
         print(sections[-1] + "\n", flush=True)
@@ -96,6 +139,8 @@ def main(argv=None) -> int:
         sections.append(format_markdown(results, title="reference: real training images (a perfect generator)"))
         everything["reference"] = results
         print(sections[-1] + "\n")
+    if len(everything) > 1:
+        sections.insert(0, summary_table(everything))
     text = "\n".join(header) + "\n\n" + "\n\n".join(sections)
     if args.docs:
         write_section(Path(args.docs), text, BEGIN, END)

@@ -232,3 +232,23 @@ def test_throughput_main_measures_every_part_and_writes_its_section(fer_files, t
     with np.load(fer_files / "train.npz") as data:
         counts = np.bincount(data["labels"])
     assert f"returning {len(counts) * counts.max():,} faces" in text  # fit_resample balanced the fixture
+
+
+# -- generator quality ------------------------------------------------------------------------
+def test_generator_quality_compares_labelled_generators(fer_files, tmp_path, capsys):
+    import generator_quality
+
+    page, out = tmp_path / "benchmarks.md", tmp_path / "quality.json"
+    folder = str(fer_files / "generator")
+    argv = [f"first={folder}", f"second={folder}", "--test", str(fer_files / "public_test.npz"),
+            "--train", str(fer_files / "train.npz"), "--cas-epochs", "0", "--n-per-class", "4",
+            "--docs", str(page), "--json", str(out)]
+    assert generator_quality.main(argv) == 0
+    text = page.read_text()
+    assert "<!-- generator-quality:begin -->" in text and "**Summary**" in text
+    summary = text.split("**Summary**")[1].split("\n\n")[1]
+    rows = [line for line in summary.splitlines() if line.startswith("| first") or line.startswith("| second")]
+    assert len(rows) == 2 and rows[0].split("|")[3:] == rows[1].split("|")[3:]  # same generator, same scores
+    assert "works at 48×48" in rows[0]
+    assert set(json.loads(out.read_text())) == {"first", "second"}
+    assert text.index("**Summary**") < text.index("**first")
