@@ -16,7 +16,11 @@ gets no extra training. Strategies:
   ``fer2013-cgan`` unless ``--generator`` names another folder), sampled without training;
 - ``cgan-ratio-R`` (e.g. ``cgan-ratio-1``): the same with ``max_synthetic_ratio=R``, at most
   ``R`` synthetic images per real one in each class, the rest of the top-up random copies of
-  real images.
+  real images;
+- ``cgan-filtered`` and ``cgan-filtered-ratio-R``: the same with
+  ``filter_classifier="fer2013"``: twice the candidates are drawn and the half that the
+  shipped FER-2013 classifier (trained on the training split only) finds most typical of their
+  class are kept.
 
 Every classifier is trained on the FER-2013 training split and tested on the public test split:
 accuracy, macro-F1, balanced accuracy, recall and F1 of the two rarest emotions (disgust, fear);
@@ -77,7 +81,8 @@ from cganbalance.classifier import extract, train_classifier
 
 STRATEGIES = ("none", "class_weights", "RandomOverSampler", "SMOTE", "cgan")
 #: ``cgan-ratio-R``: the cGAN with at most R synthetic images per real one, the rest copies.
-RATIO = re.compile(r"cgan-ratio-(\d+(?:\.\d+)?)")
+#: ``cgan-filtered[-ratio-R]``: candidates also ranked by the shipped FER-2013 classifier.
+CGAN_VARIANT = re.compile(r"cgan(?P<filtered>-filtered)?(?:-ratio-(?P<ratio>\d+(?:\.\d+)?))?")
 DEFAULT_GENERATOR = "fer2013-cgan"
 #: Per-class scores shown in the table (the two rarest FER-2013 emotions).
 FOCUS = ("disgust", "fear")
@@ -91,9 +96,11 @@ def key(strategy: str, seed: int) -> str:
 
 def check_strategy(name: str) -> str:
     """``name`` if it is a known strategy or ``cgan-ratio-R``; an argparse error otherwise."""
-    if name in STRATEGIES or RATIO.fullmatch(name):
+    if name in STRATEGIES or CGAN_VARIANT.fullmatch(name):
         return name
-    raise argparse.ArgumentTypeError(f"must be one of {', '.join(STRATEGIES)} or cgan-ratio-R (R > 0). Got {name!r}.")
+    raise argparse.ArgumentTypeError(
+        f"must be one of {', '.join(STRATEGIES)}, cgan-ratio-R, cgan-filtered or cgan-filtered-ratio-R. Got {name!r}."
+    )
 
 
 def label(strategy: str, generator: str) -> str:
@@ -104,8 +111,13 @@ def label(strategy: str, generator: str) -> str:
 
 
 def synthetic_ratio(strategy: str) -> float | None:
-    match = RATIO.fullmatch(strategy)
-    return float(match.group(1)) if match else None
+    match = CGAN_VARIANT.fullmatch(strategy)
+    return float(match["ratio"]) if match and match["ratio"] else None
+
+
+def classifier_filtered(strategy: str) -> bool:
+    match = CGAN_VARIANT.fullmatch(strategy)
+    return bool(match and match["filtered"])
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -149,7 +161,7 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.
         )
         X_res = np.clip(np.rint(X_res), 0, 255).astype(np.uint8)
         return X_res.reshape(-1, *X.shape[1:]), y_res, None
-    if strategy == "cgan" or RATIO.fullmatch(strategy):
+    if CGAN_VARIANT.fullmatch(strategy):
         from cganbalance import CGANOverSampler
 
         # Labels by class name, so the generator's label order cannot matter.
@@ -158,13 +170,14 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.
             generator=generator,
             sampling_strategy="not majority",
             max_synthetic_ratio=synthetic_ratio(strategy),
+            filter_classifier="fer2013" if classifier_filtered(strategy) else None,
             random_state=seed,
             device="cpu",
         )
         X_res, y_named = sampler.fit_resample(X, names[y])
         lookup = {name: i for i, name in enumerate(names)}
         return X_res, np.array([lookup[v] for v in y_named], dtype=np.int64), None
-    raise ValueError(f"`strategy` must be one of {STRATEGIES} or 'cgan-ratio-R'. Got {strategy!r} instead.")
+    raise ValueError(f"`strategy` must be one of {STRATEGIES} or a cgan variant. Got {strategy!r} instead.")
 
 
 # -- one run -----------------------------------------------------------------------------------
@@ -214,7 +227,8 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         "n_train": len(y),
         "n_test": len(data["y_test"]),
         "train_counts": np.bincount(y, minlength=len(fer2013.CLASSES)).tolist(),
-        **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy)}
+        **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy),
+            "filter_classifier": "fer2013" if classifier_filtered(strategy) else None}
            if strategy.startswith("cgan") else {}),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "resample_seconds": resample_seconds,
@@ -276,7 +290,9 @@ def cgan_note(runs: list[dict]) -> str:
         + ", ".join(f"`{g}`" for g in generators)
         + " (sampled, not trained, in the run), every class topped up to the largest with synthetic faces;"
         " cgan-ratio-R: at most R synthetic faces per real one in each class, the rest of the top-up random"
-        " copies of real faces (`max_synthetic_ratio=R`)."
+        " copies of real faces (`max_synthetic_ratio=R`); cgan-filtered: twice as many candidates drawn, and the"
+        " half the shipped FER-2013 classifier (trained on the training split only) finds most typical of their"
+        " class kept (`filter_classifier=\"fer2013\"`)."
     )
 
 

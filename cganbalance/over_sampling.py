@@ -13,7 +13,7 @@ import torch
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import Substitution, check_target_type
 from imblearn.utils._docstring import _random_state_docstring
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
@@ -117,6 +117,15 @@ class CGANOverSampler(BaseOverSampler):
         (the reference paper's filtering step): ``1 / filter_keep`` candidates are drawn for
         every sample returned. ``None`` or ``1.0`` turns filtering off.
 
+    filter_classifier : "fer2013", classifier or None, default=None
+        Also rank candidates by a classifier's probability of the intended class, so that
+        samples that look like another class (label noise for the model trained downstream)
+        are dropped. ``"fer2013"`` uses the FER-2013 classifier shipped with cganbalance (for
+        48×48 grey faces, labels matched by emotion name or index); any fitted scikit-learn
+        style classifier with ``predict_proba`` and ``classes_`` is given candidates in the
+        layout and units of ``X``. With a discriminator the score is the product of both. It
+        filters a pretrained generator too (which has no discriminator). Needs ``filter_keep``.
+
     max_synthetic_ratio : float or None, default=None
         At most this many synthetic samples per real sample of a class (``floor(ratio ×
         n_real)``); the rest of the class's target from ``sampling_strategy`` is made of random
@@ -211,6 +220,7 @@ class CGANOverSampler(BaseOverSampler):
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
+        "filter_classifier": [StrOptions({"fer2013"}), HasMethods(["predict_proba"]), None],
         "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None],
         "generator": [str, os.PathLike, Generator, None],
         "fine_tune": ["boolean"],
@@ -234,6 +244,7 @@ class CGANOverSampler(BaseOverSampler):
         max_time=None,
         batch_size=None,
         filter_keep=0.5,
+        filter_classifier=None,
         max_synthetic_ratio=None,
         generator=None,
         fine_tune=False,
@@ -253,6 +264,7 @@ class CGANOverSampler(BaseOverSampler):
         self.max_time = max_time
         self.batch_size = batch_size
         self.filter_keep = filter_keep
+        self.filter_classifier = filter_classifier
         self.max_synthetic_ratio = max_synthetic_ratio
         self.generator = generator
         self.fine_tune = fine_tune
@@ -349,11 +361,59 @@ class CGANOverSampler(BaseOverSampler):
         self._scale_params = scale
         self._layout_ = layout
         self._input_dtype = X.dtype
+        self._class_scorer = self._make_class_scorer(layout)
         if self.generator is not None:
             self._use_pretrained(data, y_idx, rng)
         else:
             self._train_new(data, y_idx, rng, layout)
         return rng
+
+    def _make_class_scorer(self, layout: _ImageLayout | None):
+        """``score(x, label) -> probabilities`` of ``filter_classifier`` for scaled samples, or None."""
+        clf = self.filter_classifier
+        if clf is None:
+            return None
+        if self.filter_keep is None or self.filter_keep >= 1.0:
+            raise ValueError(
+                f"`filter_classifier` ranks candidates for `filter_keep`, which is {self.filter_keep!r}: "
+                "set `filter_keep` below 1 (e.g. 0.5), or leave `filter_classifier=None`."
+            )
+        if isinstance(clf, str):  # "fer2013": the shipped classifier, on 48×48 grey faces
+            shape = layout.chw if layout is not None else None
+            if shape != (1, 48, 48):
+                got = f"images of shape {shape} (channels first)" if shape else "tabular rows"
+                raise ValueError(
+                    f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
+                    "Pass a classifier fitted on data like X instead."
+                )
+            from .classifier import load_fer_classifier
+            from .fer2013 import CLASSES
+
+            model = load_fer_classifier()
+            columns = _match_classes(self.classes_, list(CLASSES))
+
+            def score(x, cls_pos):
+                with torch.inference_mode():
+                    logits = model(x.to(next(model.parameters()).device, torch.float32))
+                return logits.softmax(1)[:, columns[cls_pos]].float().cpu()
+
+            return score
+        known = list(getattr(clf, "classes_", []))
+        missing = [_py(c) for c in self.classes_ if c not in known]
+        if not known or missing:
+            raise ValueError(
+                f"`filter_classifier` must be fitted on the labels of y (its `classes_`); labels {missing or '(all)'} "
+                f"are not among its classes {[_py(c) for c in known]}."
+            )
+
+        def score(x, cls_pos):
+            rows = self._unscale(x.cpu().numpy()).reshape(len(x), -1)
+            if self._sample_shape is not None:
+                rows = rows.reshape(len(x), *self._sample_shape)
+            proba = np.asarray(clf.predict_proba(rows))
+            return torch.as_tensor(proba[:, known.index(self.classes_[cls_pos])], dtype=torch.float32)
+
+        return score
 
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
@@ -368,8 +428,7 @@ class CGANOverSampler(BaseOverSampler):
             n_copies = int(max(n_new, 0)) - n_synthetic
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:
-                cls_index = self._label_index[np.searchsorted(self.classes_, label)]
-                samples = self._draw(int(cls_index), n_synthetic, rng)
+                samples = self._draw(int(np.searchsorted(self.classes_, label)), n_synthetic, rng)
                 X_new.append(self._unscale(samples).reshape(n_synthetic, -1))
                 y_new.append(np.full(n_synthetic, label, dtype=y.dtype))
             if n_copies:
@@ -499,10 +558,12 @@ class CGANOverSampler(BaseOverSampler):
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _draw(self, cls_index: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
-        """``n`` scaled samples of generator class ``cls_index``, filtered by the discriminator."""
-        g, d = self.generator_, self.discriminator_
-        keep = self.filter_keep if (self.filter_keep is not None and d is not None) else 1.0
+    def _draw(self, cls_pos: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
+        """``n`` scaled samples of class ``classes_[cls_pos]``, filtered by the discriminator and/or classifier."""
+        g, d, scorer = self.generator_, self.discriminator_, getattr(self, "_class_scorer", None)
+        cls_index = int(self._label_index[cls_pos])
+        can_rank = d is not None or scorer is not None
+        keep = self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0
         n_candidates = n if keep >= 1.0 else math.ceil(n / keep)
         g.eval()
         if d is not None:
@@ -513,9 +574,15 @@ class CGANOverSampler(BaseOverSampler):
             labels = torch.full((m,), cls_index, dtype=torch.long, device=self.device_)
             z = torch.randn(m, g.latent_dim, generator=rng).to(self.device_)
             x = g(z, labels)
+            out = g.resize(x).float()
             if keep < 1.0:
-                scores.append(discriminator_confidence(d, x, labels).float().cpu())
-            samples.append(g.resize(x).float().cpu())
+                score = torch.ones(m)
+                if d is not None:
+                    score = score * discriminator_confidence(d, x, labels).float().cpu()
+                if scorer is not None:
+                    score = score * scorer(out, cls_pos)
+                scores.append(score)
+            samples.append(out.cpu())
         x = torch.cat(samples)
         if keep < 1.0:
             # Stable sort so that ties keep their draw order (reproducible on every platform).
@@ -558,7 +625,7 @@ class CGANOverSampler(BaseOverSampler):
                 )
             if not isinstance(n, Integral) or n < 0:
                 raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
-            x = self._unscale(self._draw(int(self._label_index[pos]), int(n), rng)) if n else None
+            x = self._unscale(self._draw(int(pos), int(n), rng)) if n else None
             if x is not None:
                 X_new.append(x.reshape(int(n), -1))
                 y_new.append(np.full(int(n), label, dtype=self.classes_.dtype))

@@ -124,13 +124,18 @@ def test_downstream_resample_gives_balanced_uint8_faces(fer_files):
     originals = {x.tobytes() for x in X[y == 1]}
     new_disgust = [x.tobytes() in originals for x in X_mix[len(X):][y_mix[len(X):] == 1]]
     assert len(new_disgust) == 10 and sum(new_disgust) == 8  # 2 synthetic (floor(0.5 * 4)), 8 copies
+    X_f, y_f, _ = downstream_fer.resample("cgan-filtered-ratio-0.5", X, y, 0, generator=generator)
+    assert np.bincount(y_f).tolist() == [max(counts)] * 7
+    assert not np.array_equal(X_f, X_mix)  # the classifier chose other candidates
 
 
 def test_downstream_strategy_names():
     assert downstream_fer.check_strategy("cgan-ratio-1") == "cgan-ratio-1"
     assert downstream_fer.synthetic_ratio("cgan-ratio-0.5") == 0.5 and downstream_fer.synthetic_ratio("cgan") is None
     assert downstream_fer.label("cgan", "runs/g2") == "cgan (g2)" and downstream_fer.label("SMOTE", "runs/g2") == "SMOTE"
-    for bad in ("cgan-ratio-", "cgan-ratio-x", "smote"):
+    assert downstream_fer.classifier_filtered("cgan-filtered-ratio-2") and not downstream_fer.classifier_filtered("cgan")
+    assert downstream_fer.synthetic_ratio("cgan-filtered-ratio-2") == 2.0
+    for bad in ("cgan-ratio-", "cgan-ratio-x", "smote", "cgan-ratio-1-filtered"):
         with pytest.raises(argparse.ArgumentTypeError, match="cgan-ratio-R"):
             downstream_fer.check_strategy(bad)
 

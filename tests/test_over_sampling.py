@@ -97,6 +97,79 @@ def test_max_synthetic_ratio_with_images(tiny_images):
     assert Counter(y_res) == {c: max(counts.values()) for c in counts}
 
 
+class _PrefersLargeFirstFeature:
+    """A fitted classifier whose confidence in every class grows with the first feature."""
+
+    classes_ = np.array([0, 1, 2])
+
+    def __init__(self, sign=1.0):
+        self.calls, self.sign = 0, sign
+
+    def predict_proba(self, X):
+        self.calls += 1
+        assert X.ndim == 2  # given rows in the layout of X
+        p = 1 / (1 + np.exp(-self.sign * 10 * X[:, 0]))
+        return np.column_stack([p, p, p])
+
+
+def test_filter_classifier_keeps_the_candidates_it_finds_most_typical(tiny_tabular):
+    X, y = tiny_tabular
+    clf = _PrefersLargeFirstFeature()
+    plain = tab_sampler(filter_keep=0.5)
+    X_plain, y_plain = plain.fit_resample(X, y)
+    ranked = tab_sampler(filter_keep=0.5, filter_classifier=clf)
+    X_ranked, y_ranked = ranked.fit_resample(X, y)
+    X_low, _ = tab_sampler(filter_keep=0.5, filter_classifier=_PrefersLargeFirstFeature(-1.0)).fit_resample(X, y)
+    assert clf.calls > 0
+    np.testing.assert_array_equal(y_plain, y_ranked)
+    # the classifier's preference shows, either way (the 1-epoch generator varies little: compare means)
+    assert X_low[len(X) :, 0].mean() < X_plain[len(X) :, 0].mean() < X_ranked[len(X) :, 0].mean()
+    # a pretrained generator has no discriminator: the classifier alone ranks its candidates
+    def first_feature_mean(**kwargs):
+        X_new = tab_sampler(generator=plain.generator_, filter_keep=0.5, **kwargs).fit_resample(X, y)[0]
+        return X_new[len(X) :, 0].mean()
+
+    low, unranked = first_feature_mean(filter_classifier=_PrefersLargeFirstFeature(-1.0)), first_feature_mean()
+    assert low < unranked < first_feature_mean(filter_classifier=clf)
+
+
+def test_filter_classifier_bad_input(tiny_tabular):
+    X, y = tiny_tabular
+    with pytest.raises(ValueError, match="'filter_classifier' parameter"):
+        tab_sampler(filter_classifier=object()).fit_resample(X, y)
+    with pytest.raises(ValueError, match="'filter_classifier' parameter"):
+        tab_sampler(filter_classifier="imagenet").fit_resample(X, y)
+    with pytest.raises(ValueError, match="set `filter_keep` below 1"):
+        tab_sampler(filter_keep=None, filter_classifier=_PrefersLargeFirstFeature()).fit_resample(X, y)
+    other = _PrefersLargeFirstFeature()
+    other.classes_ = np.array([0, 1])
+    with pytest.raises(ValueError, match=r"labels \[2\] are not among its classes \[0, 1\]"):
+        tab_sampler(filter_classifier=other).fit_resample(X, y)
+    with pytest.raises(ValueError, match="scores 48×48 grey faces; X holds tabular rows"):
+        tab_sampler(filter_classifier="fer2013").fit_resample(X, y)
+
+
+def test_filter_classifier_fer2013_on_faces():
+    from cganbalance.classifier import FER_CLASSIFIER_DIR
+
+    if not (FER_CLASSIFIER_DIR / "model.safetensors").is_file():
+        pytest.skip("the FER-2013 classifier is not embedded in this install")
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(70, 48, 48)).astype(np.uint8)
+    y = np.array(["happy"] * 40 + ["disgust"] * 30)
+    kwargs = {"generator": "fer2013-cgan", "random_state": 0, "device": "cpu"}
+    X_res, y_res = CGANOverSampler(filter_classifier="fer2013", **kwargs).fit_resample(X, y)
+    X_raw, _ = CGANOverSampler(**kwargs).fit_resample(X, y)
+    from cganbalance.classifier import extract, load_fer_classifier
+
+    model = load_fer_classifier()
+    disgust = 1  # FER-2013 index
+    p_kept = extract(model, X_res[70:], features=False)[1]
+    p_raw = extract(model, X_raw[70:], features=False)[1]
+    assert (p_kept.argmax(1) == disgust).mean() > (p_raw.argmax(1) == disgust).mean()
+    assert Counter(y_res) == {"happy": 40, "disgust": 40}
+
+
 def test_tabular_values_inside_observed_range(tiny_tabular):
     X, y = tiny_tabular
     X_res, y_res = tab_sampler().fit_resample(X, y)
