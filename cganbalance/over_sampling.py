@@ -125,6 +125,8 @@ class CGANOverSampler(BaseOverSampler):
         style classifier with ``predict_proba`` and ``classes_`` is given candidates in the
         layout and units of ``X``. With a discriminator the score is the product of both. It
         filters a pretrained generator too (which has no discriminator). Needs ``filter_keep``.
+        In a Pipeline or cross-validation, wrap a fitted classifier in
+        :class:`sklearn.frozen.FrozenEstimator`: ``clone`` would otherwise unfit it.
 
     max_synthetic_ratio : float or None, default=None
         At most this many synthetic samples per real sample of a class (``floor(ratio ×
@@ -398,11 +400,17 @@ class CGANOverSampler(BaseOverSampler):
                 return logits.softmax(1)[:, columns[cls_pos]].float().cpu()
 
             return score
-        known = list(getattr(clf, "classes_", []))
-        missing = [_py(c) for c in self.classes_ if c not in known]
-        if not known or missing:
+        if not hasattr(clf, "classes_"):
             raise ValueError(
-                f"`filter_classifier` must be fitted on the labels of y (its `classes_`); labels {missing or '(all)'} "
+                "`filter_classifier` must be a fitted classifier; this one has no `classes_`. In a Pipeline or "
+                "cross-validation, scikit-learn's clone() makes an unfitted copy of a fitted estimator: wrap it in "
+                "sklearn.frozen.FrozenEstimator to keep it fitted."
+            )
+        known = list(clf.classes_)
+        missing = [_py(c) for c in self.classes_ if c not in known]
+        if missing:
+            raise ValueError(
+                f"`filter_classifier` must be fitted on the labels of y (its `classes_`); labels {missing} "
                 f"are not among its classes {[_py(c) for c in known]}."
             )
 

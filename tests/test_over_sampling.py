@@ -145,8 +145,22 @@ def test_filter_classifier_bad_input(tiny_tabular):
     other.classes_ = np.array([0, 1])
     with pytest.raises(ValueError, match=r"labels \[2\] are not among its classes \[0, 1\]"):
         tab_sampler(filter_classifier=other).fit_resample(X, y)
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(ValueError, match="has no `classes_`.*FrozenEstimator"):
+        tab_sampler(filter_classifier=LogisticRegression()).fit_resample(X, y)
     with pytest.raises(ValueError, match="scores 48×48 grey faces; X holds tabular rows"):
         tab_sampler(filter_classifier="fer2013").fit_resample(X, y)
+
+
+def test_filter_classifier_survives_pipeline_clones_when_frozen(tiny_tabular):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = tiny_tabular
+    clf = FrozenEstimator(LogisticRegression().fit(X, y))
+    pipe = make_pipeline(tab_sampler(filter_classifier=clf), LogisticRegression())
+    scores = cross_val_score(pipe, X, y, cv=2, scoring="balanced_accuracy")
+    assert scores.shape == (2,) and np.all(np.isfinite(scores))
 
 
 def test_filter_classifier_fer2013_on_faces():
