@@ -239,6 +239,19 @@ def test_throughput_main_measures_every_part_and_writes_its_section(fer_files, t
     assert f"returning {len(counts) * counts.max():,} faces" in text  # fit_resample balanced the fixture
 
 
+def test_throughput_table_keeps_every_row_together():
+    import throughput
+
+    train = [{"preset": p, "net": n, "g_params": 1, "d_params": 1, "images_per_s": r, "gflop_per_image": 2.0,
+              "gflop_per_s": 2.0 * r} for p, n, r in (("paper", "64×64", 30.0), ("default", "48×48", 150.0))]
+    text = throughput.format_markdown(300.0, train, {"images_per_s": 20.0}, [], None, 5)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    table = text.split("| training loop |")[1].split("\n\n")[0]
+    assert table.count("\n| ") == 3 and "tutorial-style reference" in table  # 3 rows, then a blank line
+    assert "| tutorial-style reference, paper | 64×64 | same | same | 20.0 | – | ≈40 | 23.9 |" in rows
+    assert "The default trains 5.0× more images per second" in text and "runs at 1.50× the tutorial" in text
+
+
 # -- generator quality ------------------------------------------------------------------------
 def test_generator_quality_compares_labelled_generators(fer_files, tmp_path, capsys):
     import generator_quality
