@@ -96,8 +96,12 @@ def key(strategy: str, seed: int) -> str:
 
 def check_strategy(name: str) -> str:
     """``name`` if it is a known strategy or ``cgan-ratio-R``; an argparse error otherwise."""
-    if name in STRATEGIES or CGAN_VARIANT.fullmatch(name):
+    if name in STRATEGIES:
         return name
+    match = CGAN_VARIANT.fullmatch(name)
+    if match:  # one name per variant: cgan-ratio-1.0 is cgan-ratio-1
+        ratio = f"-ratio-{float(match['ratio']):g}" if match["ratio"] else ""
+        return f"cgan{match['filtered'] or ''}{ratio}"
     raise argparse.ArgumentTypeError(
         f"must be one of {', '.join(STRATEGIES)}, cgan-ratio-R, cgan-filtered or cgan-filtered-ratio-R. Got {name!r}."
     )
@@ -251,9 +255,14 @@ def load_results(path: Path | None, settings: dict) -> dict:
     generator, ratio = stored.pop("generator", None), stored.pop("cgan_ratio", None)
     if ratio is not None:
         raise SystemExit(f"{path} holds runs made with the old --cgan-ratio option; use another --results file.")
+    runs = {}
     for name, run_ in results.get("runs", {}).items():
         if name.startswith("cgan") and "generator" not in run_:
             run_.update(generator=generator or DEFAULT_GENERATOR, max_synthetic_ratio=None)
+            strategy, seed = name.rsplit("/seed", 1)
+            name = key(label(strategy, run_["generator"]), int(seed))
+        runs[name] = run_
+    results["runs"] = runs
     if results.get("settings") != settings:
         old = results.get("settings", {})
         diff = {k: (old.get(k), settings.get(k)) for k in set(old) | set(settings) if old.get(k) != settings.get(k)}
@@ -282,18 +291,26 @@ COLUMNS = [
 
 
 def cgan_note(runs: list[dict]) -> str:
-    generators = sorted({r["generator"] for r in runs if "generator" in r})
-    if not generators:
+    cgan = [r for r in runs if "generator" in r]
+    if not cgan:
         return ""
-    return (
+    generators = sorted({r["generator"] for r in cgan})
+    note = (
         " cgan: CGANOverSampler with the pretrained generator "
         + ", ".join(f"`{g}`" for g in generators)
-        + " (sampled, not trained, in the run), every class topped up to the largest with synthetic faces;"
-        " cgan-ratio-R: at most R synthetic faces per real one in each class, the rest of the top-up random"
-        " copies of real faces (`max_synthetic_ratio=R`); cgan-filtered: twice as many candidates drawn, and the"
-        " half the shipped FER-2013 classifier (trained on the training split only) finds most typical of their"
-        " class kept (`filter_classifier=\"fer2013\"`)."
+        + " (sampled, not trained, in the run), every class topped up to the largest with synthetic faces."
     )
+    if any(r.get("max_synthetic_ratio") is not None for r in cgan):
+        note += (
+            " -ratio-R: at most R synthetic faces per real one in each class, the rest of the top-up random copies"
+            " of real faces (`max_synthetic_ratio=R`)."
+        )
+    if any(r.get("filter_classifier") for r in cgan):
+        note += (
+            " -filtered: twice as many candidates drawn, and the half that the shipped FER-2013 classifier (trained"
+            ' on the training split only) finds most typical of their class kept (`filter_classifier="fer2013"`).'
+        )
+    return note
 
 
 def strategies_in(results: dict) -> list[str]:
@@ -355,7 +372,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train", required=True, help="FER-2013 training split (train.npz or any fer2013.load source)")
     parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
     parser.add_argument("--strategies", nargs="+", type=check_strategy, default=list(STRATEGIES), metavar="STRATEGY",
-                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)} and cgan-ratio-R")
+                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)}, cgan-ratio-R, cgan-filtered "
+                        "and cgan-filtered-ratio-R")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="random seeds, one run of each strategy per seed")
     parser.add_argument("--steps", type=int, default=1600, help="optimiser steps per run, the same for every strategy")
     parser.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")

@@ -123,8 +123,9 @@ def main(argv=None) -> int:
     ]
     sections, everything = [], {}
     for spec in args.generators:
-        name, _, source = spec.rpartition("=")
-        name = name or source
+        name, sep, source = spec.partition("=")
+        if not sep or Path(spec).exists():  # a folder whose name holds "=" is a source, not a label
+            name = source = spec
         start = time.perf_counter()
         results = evaluate_generator(source, X_test, y_test, n_per_class=args.n_per_class, X_train=X_train, **common)
         seconds = time.perf_counter() - start

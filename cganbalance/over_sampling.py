@@ -114,8 +114,10 @@ class CGANOverSampler(BaseOverSampler):
 
     filter_keep : float or None, default=0.5
         Fraction of generated candidates kept after ranking them by discriminator confidence
-        (the reference paper's filtering step): ``1 / filter_keep`` candidates are drawn for
-        every sample returned. ``None`` or ``1.0`` turns filtering off.
+        (the reference paper's filtering step) and/or by ``filter_classifier``: ``1 /
+        filter_keep`` candidates are drawn for every sample returned. ``None`` or ``1.0`` turns
+        filtering off. A pretrained generator used as it is has no discriminator, so only a
+        ``filter_classifier`` ranks its candidates.
 
     filter_classifier : "fer2013", classifier or None, default=None
         Also rank candidates by a classifier's probability of the intended class, so that
@@ -126,7 +128,8 @@ class CGANOverSampler(BaseOverSampler):
         layout and units of ``X``. With a discriminator the score is the product of both. It
         filters a pretrained generator too (which has no discriminator). Needs ``filter_keep``.
         In a Pipeline or cross-validation, wrap a fitted classifier in
-        :class:`sklearn.frozen.FrozenEstimator`: ``clone`` would otherwise unfit it.
+        :class:`sklearn.frozen.FrozenEstimator` (scikit-learn ≥ 1.6): ``clone`` would otherwise
+        unfit it.
 
     max_synthetic_ratio : float or None, default=None
         At most this many synthetic samples per real sample of a class (``floor(ratio ×
@@ -174,7 +177,8 @@ class CGANOverSampler(BaseOverSampler):
     Attributes
     ----------
     sampling_strategy_ : dict
-        Number of samples generated for each class topped up.
+        Number of new samples for each class topped up (synthetic, plus copies of real ones
+        with ``max_synthetic_ratio``).
 
     classes_ : ndarray
         Class labels seen in ``fit_resample``, in sorted order (index = generator label).
@@ -363,18 +367,19 @@ class CGANOverSampler(BaseOverSampler):
         self._scale_params = scale
         self._layout_ = layout
         self._input_dtype = X.dtype
-        self._class_scorer = self._make_class_scorer(layout)
+        self._setup_class_filter(layout)
         if self.generator is not None:
             self._use_pretrained(data, y_idx, rng)
         else:
             self._train_new(data, y_idx, rng, layout)
         return rng
 
-    def _make_class_scorer(self, layout: _ImageLayout | None):
-        """``score(x, label) -> probabilities`` of ``filter_classifier`` for scaled samples, or None."""
+    def _setup_class_filter(self, layout: _ImageLayout | None) -> None:
+        """Check ``filter_classifier`` and prepare what :meth:`_class_scores` needs (plain, picklable state)."""
+        self._filter_model = self._filter_columns = self._filter_pixels = None
         clf = self.filter_classifier
         if clf is None:
-            return None
+            return
         if self.filter_keep is None or self.filter_keep >= 1.0:
             raise ValueError(
                 f"`filter_classifier` ranks candidates for `filter_keep`, which is {self.filter_keep!r}: "
@@ -388,23 +393,30 @@ class CGANOverSampler(BaseOverSampler):
                     f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
                     "Pass a classifier fitted on data like X instead."
                 )
+            low, high = self._scale_params["range"]
+            if 0 <= low and 1 < high <= 255:  # pixels 0-255
+                to_pixels = (high - low) / 255.0, (low + high) / 255.0 - 1  # fer = a * s + b
+            elif 0 <= low and high <= 1:
+                to_pixels = high - low, low + high - 1
+            elif -1 <= low and high <= 1:
+                to_pixels = (high - low) / 2, (low + high) / 2
+            else:
+                raise ValueError(
+                    "`filter_classifier='fer2013'` needs face pixels in 0-255, [0, 1] or [-1, 1]; "
+                    f"X holds values from {low:g} to {high:g}. Pass a classifier fitted on data like X instead."
+                )
             from .classifier import load_fer_classifier
             from .fer2013 import CLASSES
 
-            model = load_fer_classifier()
-            columns = _match_classes(self.classes_, list(CLASSES))
-
-            def score(x, cls_pos):
-                with torch.inference_mode():
-                    logits = model(x.to(next(model.parameters()).device, torch.float32))
-                return logits.softmax(1)[:, columns[cls_pos]].float().cpu()
-
-            return score
+            self._filter_model = load_fer_classifier(map_location=self.device_)
+            self._filter_columns = _match_classes(self.classes_, list(CLASSES), what="`filter_classifier='fer2013'`: the FER-2013 classifier's")
+            self._filter_pixels = to_pixels
+            return
         if not hasattr(clf, "classes_"):
             raise ValueError(
-                "`filter_classifier` must be a fitted classifier; this one has no `classes_`. In a Pipeline or "
-                "cross-validation, scikit-learn's clone() makes an unfitted copy of a fitted estimator: wrap it in "
-                "sklearn.frozen.FrozenEstimator to keep it fitted."
+                f"`filter_classifier` must be a fitted classifier; the {type(clf).__name__} given has no `classes_`. "
+                "In a Pipeline or cross-validation, scikit-learn's clone() makes an unfitted copy of a fitted "
+                "estimator: wrap it in sklearn.frozen.FrozenEstimator (scikit-learn >= 1.6) to keep it fitted."
             )
         known = list(clf.classes_)
         missing = [_py(c) for c in self.classes_ if c not in known]
@@ -413,15 +425,26 @@ class CGANOverSampler(BaseOverSampler):
                 f"`filter_classifier` must be fitted on the labels of y (its `classes_`); labels {missing} "
                 f"are not among its classes {[_py(c) for c in known]}."
             )
+        self._filter_columns = np.array([known.index(c) for c in self.classes_])
 
-        def score(x, cls_pos):
-            rows = self._unscale(x.cpu().numpy()).reshape(len(x), -1)
-            if self._sample_shape is not None:
-                rows = rows.reshape(len(x), *self._sample_shape)
-            proba = np.asarray(clf.predict_proba(rows))
-            return torch.as_tensor(proba[:, known.index(self.classes_[cls_pos])], dtype=torch.float32)
+    def _class_scores(self, x: torch.Tensor, cls_pos: int) -> torch.Tensor:
+        """``filter_classifier``'s probability of class ``classes_[cls_pos]`` for scaled samples ``x``."""
+        column = int(self._filter_columns[cls_pos])
+        if self._filter_model is not None:
+            a, b = self._filter_pixels
+            model = self._filter_model
+            with torch.inference_mode():
+                logits = model((a * x + b).to(next(model.parameters()).device, torch.float32))
+            return logits.softmax(1)[:, column].float().cpu()
+        samples = self._unscale(x.cpu().numpy())
+        rows = samples.reshape(len(x), *(self._sample_shape or (-1,)))
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and rows.ndim == 2:  # a classifier fitted on a DataFrame gets one back
+            import pandas as pd
 
-        return score
+            rows = pd.DataFrame(rows, columns=names)
+        proba = np.asarray(self.filter_classifier.predict_proba(rows))
+        return torch.as_tensor(proba[:, column], dtype=torch.float32)
 
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
@@ -432,7 +455,7 @@ class CGANOverSampler(BaseOverSampler):
             real = np.flatnonzero(y == label)
             n_synthetic = int(max(n_new, 0))
             if self.max_synthetic_ratio is not None:
-                n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real)))
+                n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real) + 1e-9))
             n_copies = int(max(n_new, 0)) - n_synthetic
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:
@@ -568,7 +591,8 @@ class CGANOverSampler(BaseOverSampler):
     @torch.inference_mode()
     def _draw(self, cls_pos: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
         """``n`` scaled samples of class ``classes_[cls_pos]``, filtered by the discriminator and/or classifier."""
-        g, d, scorer = self.generator_, self.discriminator_, getattr(self, "_class_scorer", None)
+        g, d = self.generator_, self.discriminator_
+        scorer = self._class_scores if getattr(self, "_filter_columns", None) is not None else None
         cls_index = int(self._label_index[cls_pos])
         can_rank = d is not None or scorer is not None
         keep = self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0
@@ -692,8 +716,8 @@ def _py(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _match_classes(labels: np.ndarray, names: list[str]) -> np.ndarray:
-    """Generator label index for each class label: by name, else by position for integers."""
+def _match_classes(labels: np.ndarray, names: list[str], what: str = "The generator's") -> np.ndarray:
+    """Model label index (generator or classifier) for each class label: by name, else by position for integers."""
     index = {name: i for i, name in enumerate(names)}
     by_name = [index.get(str(label)) for label in labels]
     if all(i is not None for i in by_name):
@@ -705,6 +729,6 @@ def _match_classes(labels: np.ndarray, names: list[str]) -> np.ndarray:
     if np.asarray(labels).dtype.kind in "iu":
         as_index = f", and as class indices they must lie in [0, {len(names) - 1}]"
     raise ValueError(
-        f"The generator's classes {names} do not cover the labels in y: {missing!r} are not among its class "
+        f"{what} classes {names} do not cover the labels in y: {missing!r} are not among its class "
         f"names{as_index}. Labels are matched by class name, or by index for integer labels."
     )

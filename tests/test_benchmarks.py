@@ -124,13 +124,22 @@ def test_downstream_resample_gives_balanced_uint8_faces(fer_files):
     originals = {x.tobytes() for x in X[y == 1]}
     new_disgust = [x.tobytes() in originals for x in X_mix[len(X):][y_mix[len(X):] == 1]]
     assert len(new_disgust) == 10 and sum(new_disgust) == 8  # 2 synthetic (floor(0.5 * 4)), 8 copies
-    X_f, y_f, _ = downstream_fer.resample("cgan-filtered-ratio-0.5", X, y, 0, generator=generator)
-    assert np.bincount(y_f).tolist() == [max(counts)] * 7
-    assert not np.array_equal(X_f, X_mix)  # the classifier chose other candidates
+    X_f, y_f, _ = downstream_fer.resample("cgan-filtered", X, y, 0, generator=generator)
+    X_all, y_all, _ = downstream_fer.resample("cgan", X, y, 0, generator=generator)
+    assert np.bincount(y_f).tolist() == [max(counts)] * 7 and np.array_equal(y_f, y_all)
+    # the shipped classifier ranked the candidates: it finds its own class in more of the kept faces
+    from cganbalance.classifier import extract, load_fer_classifier
+
+    def recognised(X_res, y_res):
+        new = slice(len(X), None)
+        return (extract(load_fer_classifier(), X_res[new], features=False)[1].argmax(1) == y_res[new]).mean()
+
+    assert recognised(X_f, y_f) > recognised(X_all, y_all)
 
 
 def test_downstream_strategy_names():
     assert downstream_fer.check_strategy("cgan-ratio-1") == "cgan-ratio-1"
+    assert downstream_fer.check_strategy("cgan-filtered-ratio-1.0") == "cgan-filtered-ratio-1"  # one name each
     assert downstream_fer.synthetic_ratio("cgan-ratio-0.5") == 0.5 and downstream_fer.synthetic_ratio("cgan") is None
     assert downstream_fer.label("cgan", "runs/g2") == "cgan (g2)" and downstream_fer.label("SMOTE", "runs/g2") == "SMOTE"
     assert downstream_fer.classifier_filtered("cgan-filtered-ratio-2") and not downstream_fer.classifier_filtered("cgan")
@@ -190,6 +199,10 @@ def test_downstream_reads_results_files_from_before_cgan_variants(fer_files, tmp
     results = downstream_fer.load_results(path, settings)
     assert results["runs"]["cgan/seed0"] == {"accuracy": 0.5, "generator": "fer2013-cgan", "max_synthetic_ratio": None}
     assert "generator" not in results["runs"]["none/seed0"]
+    # runs made with another generator keep its name, as new runs with it would be named
+    old["settings"]["generator"] = "runs/g2"
+    path.write_text(json.dumps(old))
+    assert sorted(downstream_fer.load_results(path, settings)["runs"]) == ["cgan (g2)/seed0", "none/seed0"]
 
 
 # -- tabular -----------------------------------------------------------------------------------

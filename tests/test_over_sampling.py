@@ -133,6 +133,44 @@ def test_filter_classifier_keeps_the_candidates_it_finds_most_typical(tiny_tabul
     assert low < unranked < first_feature_mean(filter_classifier=clf)
 
 
+class _PerClassPreference:
+    """classes_ in another order than y's; class 2 likes a large first feature, class 0 a small one."""
+
+    classes_ = np.array([2, 0, 1])
+
+    def predict_proba(self, X):
+        p = 1 / (1 + np.exp(-10 * X[:, 0]))
+        return np.column_stack([p, 1 - p, np.full(len(X), 0.5)])
+
+
+def test_filter_classifier_reads_the_column_of_each_label(tiny_tabular):
+    X, y = tiny_tabular  # classes 1 and 2 are topped up
+    X_plain, y_plain = tab_sampler().fit_resample(X, y)
+    X_ranked, y_ranked = tab_sampler(filter_classifier=_PerClassPreference()).fit_resample(X, y)
+    new = slice(len(X), None)
+    is2, is1 = y_plain[new] == 2, y_plain[new] == 1
+    assert X_ranked[new][is2, 0].mean() > X_plain[new][is2, 0].mean()  # class 2's own column, not position 2
+    np.testing.assert_array_equal(X_ranked[new][is1], X_plain[new][is1])  # a constant column changes nothing
+
+
+def test_filter_classifier_gets_images_in_the_layout_of_X(tiny_images):
+    X, y = tiny_images
+    X_hwc = X[..., None]  # N×H×W×1
+
+    class Brightness:
+        classes_ = np.unique(y)
+        shapes = []
+
+        def predict_proba(self, images):
+            self.shapes.append(images.shape[1:])
+            p = images.reshape(len(images), -1).mean(1) / 255.0
+            return np.repeat(p[:, None], len(self.classes_), axis=1)
+
+    clf = Brightness()
+    X_res, _ = img_sampler(filter_classifier=clf).fit_resample(X_hwc, y)
+    assert set(clf.shapes) == {X_hwc.shape[1:]} and X_res.shape[1:] == X_hwc.shape[1:]
+
+
 def test_filter_classifier_bad_input(tiny_tabular):
     X, y = tiny_tabular
     with pytest.raises(ValueError, match="'filter_classifier' parameter"):
@@ -154,7 +192,7 @@ def test_filter_classifier_bad_input(tiny_tabular):
 
 
 def test_filter_classifier_survives_pipeline_clones_when_frozen(tiny_tabular):
-    from sklearn.frozen import FrozenEstimator
+    FrozenEstimator = pytest.importorskip("sklearn.frozen").FrozenEstimator
 
     X, y = tiny_tabular
     clf = FrozenEstimator(LogisticRegression().fit(X, y))
@@ -165,9 +203,12 @@ def test_filter_classifier_survives_pipeline_clones_when_frozen(tiny_tabular):
 
 def test_filter_classifier_fer2013_on_faces():
     from cganbalance.classifier import FER_CLASSIFIER_DIR
+    from cganbalance.hub import PRETRAINED_DIR
 
     if not (FER_CLASSIFIER_DIR / "model.safetensors").is_file():
         pytest.skip("the FER-2013 classifier is not embedded in this install")
+    if not (PRETRAINED_DIR / "fer2013-cgan" / "model.safetensors").is_file():
+        pytest.skip("the FER-2013 generator is not embedded in this install")
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, size=(70, 48, 48)).astype(np.uint8)
     y = np.array(["happy"] * 40 + ["disgust"] * 30)
@@ -182,6 +223,11 @@ def test_filter_classifier_fer2013_on_faces():
     p_raw = extract(model, X_raw[70:], features=False)[1]
     assert (p_kept.argmax(1) == disgust).mean() > (p_raw.argmax(1) == disgust).mean()
     assert Counter(y_res) == {"happy": 40, "disgust": 40}
+    # float faces in [0, 1] are scored in the classifier's own units: the same choice as for uint8
+    X_unit, _ = CGANOverSampler(filter_classifier="fer2013", **kwargs).fit_resample(X / 255.0, y)
+    assert np.abs(X_unit[70:] * 255 - X_res[70:]).max() <= 1.0
+    with pytest.raises(ValueError, match="needs face pixels in 0-255, \\[0, 1\\] or \\[-1, 1\\]; X holds values from -3"):
+        CGANOverSampler(filter_classifier="fer2013", **kwargs).fit_resample((X / 255.0 - 0.5) * 6, y)
 
 
 def test_tabular_values_inside_observed_range(tiny_tabular):
