@@ -1,7 +1,8 @@
 """Speed of the paper preset and the default on FER-sized images: training, sampling, memory.
 
-- **Training throughput** (images/s) of the library's own training step (``CGANTrainer``: one
-  discriminator step and one generator step per batch) on random 48×48 grey images after a
+- **Training throughput** (images/s) of the library's own training step
+  (``CGANTrainer.train_step``: one discriminator update and one generator update on one
+  generated batch) on random 48×48 grey images after a
   warm-up, with the FLOPs of a step counted by ``torch.utils.flop_counter`` and compared with
   this machine's fp32 matrix-multiply rate, measured by the same script.
 - **Tutorial reference**: the paper's training loop written as tutorials write it (a
@@ -58,8 +59,7 @@ def step_flops(trainer: CGANTrainer, batch: int) -> float:
     X = torch.rand(batch, 1, SIDE, SIDE) * 2 - 1
     y = torch.randint(0, N_CLASSES, (batch,))
     with FlopCounterMode(display=False) as counter:
-        trainer.discriminator_step(trainer._real_input(X), y)
-        trainer.generator_step(y)
+        trainer.train_step(trainer._real_input(X), y)
     return counter.get_total_flops()
 
 
@@ -228,9 +228,8 @@ def format_markdown(peak: float, training: list[dict], tutorial: dict | None, sa
         lines += ["", (
             "The tutorial-style reference trains the same paper networks with a `Dataset` that returns one PIL "
             "image at a time (`Resize(64)`, `ToTensor`, `Normalize`) through a `DataLoader` (no workers), "
-            "`BCEWithLogitsLoss`, and one fake batch reused for both updates (the library draws a second one "
-            "for the generator step, so it does slightly more work per step). Its GFLOP/s is estimated from "
-            "the library's count per image."
+            "`BCEWithLogitsLoss`, and one fake batch reused for both updates, as the library's step does. "
+            "Its GFLOP/s is estimated from the library's count per image."
             + (f" The library's paper step runs at {paper['images_per_s'] / tutorial['images_per_s']:.2f}× the "
                "tutorial loop's rate." if paper else "")
         )]

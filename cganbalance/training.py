@@ -152,10 +152,26 @@ class CGANTrainer:
             return F.relu(1 - logits).mean() if real else F.relu(1 + logits).mean()
         return F.softplus(-logits).mean() if real else F.softplus(logits).mean()
 
-    def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict:
-        """One update of D on a real batch and as many generated samples of the same labels."""
-        with torch.no_grad():
-            fake = self.generator(self._noise(len(labels)), labels)
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor) -> dict:
+        """One training step: a D update, then a G update, on one generated batch.
+
+        The batch is generated once, with gradients, and used for both updates (as the DCGAN
+        recipe does): a second forward pass of G for the generator update would cost about a
+        fifth more time per step for the paper preset, for no measured gain.
+        """
+        fake = self.generator(self._noise(len(labels)), labels)
+        logs = self.discriminator_step(real, labels, fake=fake.detach())
+        logs.update(self.generator_step(labels, fake=fake))
+        return logs
+
+    def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor, fake: torch.Tensor | None = None) -> dict:
+        """One update of D on a real batch and as many generated samples of the same labels.
+
+        ``fake``: generated samples of ``labels`` to use; drawn from G when not given.
+        """
+        if fake is None:
+            with torch.no_grad():
+                fake = self.generator(self._noise(len(labels)), labels)
         real_logit, real_cls = self.discriminator(real, labels)
         fake_logit, _ = self.discriminator(fake.detach(), labels)
         loss = self._adversarial_loss(real_logit, True) + self._adversarial_loss(fake_logit, False)
@@ -170,9 +186,13 @@ class CGANTrainer:
             "d_fake": torch.sigmoid(fake_logit).mean().item(),
         }
 
-    def generator_step(self, labels: torch.Tensor) -> dict:
-        """One update of G: make D call its samples of ``labels`` real (and of that class)."""
-        fake = self.generator(self._noise(len(labels)), labels)
+    def generator_step(self, labels: torch.Tensor, fake: torch.Tensor | None = None) -> dict:
+        """One update of G: make D call its samples of ``labels`` real (and of that class).
+
+        ``fake``: G's samples of ``labels``, still attached to G's graph; drawn when not given.
+        """
+        if fake is None:
+            fake = self.generator(self._noise(len(labels)), labels)
         logit, cls = self.discriminator(fake, labels)
         loss = self._adversarial_loss(logit, True, for_generator=True)
         if cls is not None:
@@ -276,8 +296,7 @@ class CGANTrainer:
                     continue
                 real = self._real_input(X[idx].to(self.device, non_blocking=True))
                 labels = y[idx].to(self.device)
-                logs = self.discriminator_step(real, labels)
-                logs.update(self.generator_step(labels))
+                logs = self.train_step(real, labels)
                 if not all(math.isfinite(v) for v in logs.values()):
                     raise TrainingDivergedError(
                         f"Training diverged at epoch {self.epoch + 1}, step {self.step + 1}: losses {logs}. "

@@ -70,10 +70,24 @@ def test_checkpoint_of_other_architecture_is_a_clear_error(tiny_images, tmp_path
 def test_non_finite_loss_stops_training(monkeypatch):
     g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_torch_generator(0))
     trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
-    monkeypatch.setattr(trainer, "discriminator_step", lambda real, labels: {"d_loss": float("nan")})
+    monkeypatch.setattr(trainer, "discriminator_step", lambda real, labels, fake=None: {"d_loss": float("nan")})
     X, y = torch.randn(20, 3), torch.tensor([0, 1] * 10)
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 1, step 1"):
         trainer.fit(X, y, epochs=1)
+
+
+def test_train_step_generates_one_batch_for_both_updates(monkeypatch):
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_torch_generator(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    calls = []
+    forward = g.forward
+    monkeypatch.setattr(g, "forward", lambda z, labels: calls.append(len(z)) or forward(z, labels))
+    before = [p.detach().clone() for p in list(g.parameters()) + list(d.parameters())]
+    logs = trainer.train_step(torch.randn(8, 3), torch.tensor([0, 1] * 4))
+    assert calls == [8]  # one forward pass of G per step
+    assert set(logs) == {"d_loss", "d_real", "d_fake", "g_loss"}
+    after = list(g.parameters()) + list(d.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))  # both networks were updated
 
 
 def test_fit_needs_a_budget():
@@ -117,8 +131,8 @@ def _collapse_from_epoch(trainer_cls, monkeypatch, epoch):
     """Make the discriminator report a perfect separation from ``epoch`` on."""
     real_step = trainer_cls.discriminator_step
 
-    def step(self, real, labels):
-        logs = real_step(self, real, labels)
+    def step(self, real, labels, fake=None):
+        logs = real_step(self, real, labels, fake=fake)
         if self.epoch + 1 >= epoch:
             logs.update(d_real=1.0, d_fake=0.0)
         return logs
