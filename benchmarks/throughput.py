@@ -158,18 +158,27 @@ def sampling(preset: str, n: int = 2048, batch: int = 256) -> dict:
 
 MEMORY_CODE = """
 import json, resource, sys, time
+
+def peak_kib():
+    # VmHWM: this process's own peak. ru_maxrss would include the parent's memory on Linux,
+    # which a forked child inherits across exec.
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+
 from cganbalance import CGANOverSampler, fer2013
 X, y = fer2013.load(sys.argv[1], split="train")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 start = time.perf_counter()
 sampler = CGANOverSampler(max_time=float(sys.argv[2]), random_state=0, device="cpu")
 X_res, y_res = sampler.fit_resample(X, y)
 print(json.dumps({
     "seconds": time.perf_counter() - start,
     "peak_before_kib": before,
-    "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "peak_kib": peak_kib(),
     "n_in": len(y), "n_out": len(y_res), "steps": sum(h["steps"] for h in sampler.history_),
-    "rss_unit": 1 if sys.platform == "darwin" else 1024,  # ru_maxrss: bytes on macOS, KiB elsewhere
     "output_mib": X_res.nbytes / 2**20,
 }))
 """
@@ -180,10 +189,7 @@ def fit_resample_memory(path: str, seconds: float) -> dict:
     out = subprocess.run([sys.executable, "-c", MEMORY_CODE, path, str(seconds)], capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"The fit_resample memory run failed:\n{out.stderr}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    unit = result.pop("rss_unit")
-    result["peak_kib"], result["peak_before_kib"] = result["peak_kib"] * unit / 1024, result["peak_before_kib"] * unit / 1024
-    return result
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def format_markdown(peak: float, training: list[dict], tutorial: dict | None, sampled: list[dict],
