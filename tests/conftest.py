@@ -88,7 +88,9 @@ def make_fer_files(root, train_counts, n_test):
     for name, labels in (("train", np.repeat(np.arange(7), train_counts)), ("public_test", np.arange(n_test) % 7)):
         images = rng.randint(0, 256, size=(len(labels), 48, 48)).astype(np.uint8)
         np.savez(root / f"{name}.npz", images=images, labels=labels, classes=np.array(CLASSES))
-    g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[16, 8, 8, 4], classes=CLASSES,
-                  value_range=[0, 255])
+    with torch.random.fork_rng(devices=[]):  # the same weights whatever ran before
+        torch.manual_seed(0)
+        g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[16, 8, 8, 4], classes=CLASSES,
+                      value_range=[0, 255])
     save_generator(g, root / "generator")
     return root
