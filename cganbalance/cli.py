@@ -17,6 +17,10 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+# presets.REAL_SAMPLING, spelled out so that `--help` does not import torch (a test checks they agree).
+_REAL_SAMPLING = ("uniform", "sqrt", "balanced")
+
+
 def _train(args) -> int:
     from . import fer2013
     from .hub import save_generator
@@ -45,6 +49,7 @@ def _train(args) -> int:
         resume=args.resume,
         callbacks=[grid],
         verbose=True,
+        preset_params=_train_overrides(args),
     )
     sampler.fit(images, labels)
     g = sampler.generator_
@@ -63,6 +68,15 @@ def _train(args) -> int:
     sample_grid(g.float(), out / "samples.png", random_state=0)
     print(f"Saved the generator to {out / 'generator'}; samples in {out / 'samples.png'}, losses in {out / 'losses.png'}.")
     return 0
+
+
+def _train_overrides(args) -> dict | None:
+    train = {}
+    if args.real_sampling is not None:
+        train["real_sampling"] = args.real_sampling
+    if args.augment is not None:
+        train["augment"] = None if args.augment == "none" else args.augment
+    return {"train": train} if train else None
 
 
 def _sample(args) -> int:
@@ -223,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    t.add_argument(
+        "--real-sampling",
+        default=None,
+        choices=_REAL_SAMPLING,
+        help="how real batches are drawn: uniform (the preset's), sqrt or balanced class frequencies",
+    )
+    t.add_argument(
+        "--augment",
+        default=None,
+        help="DiffAugment policy for the discriminator, e.g. translation,cutout (default: the preset's, none)",
+    )
     t.add_argument("--half", action="store_true", help="save the weights as float16")
     t.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)

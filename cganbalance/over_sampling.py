@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
 from .nets import Discriminator, Generator, init_weights
-from .presets import TrainConfig, build_networks, epochs_for, preset_spec
+from .presets import build_networks, epochs_for, preset_spec, train_config
 from .training import (
     CHECKPOINT_NAME,
     CGANTrainer,
@@ -547,7 +547,7 @@ class CGANOverSampler(BaseOverSampler):
         train = {**spec["train"], **(self.preset_params or {}).get("train", {})}
         if self.batch_size is not None:
             train["batch_size"] = self.batch_size
-        config = TrainConfig(**train)
+        config = train_config(train)
         self._train(g, d, config, data, self._label_index[y_idx], rng)
 
     # -- scaling -------------------------------------------------------------------------------

@@ -28,9 +28,13 @@ import torch
 
 from .nets import Discriminator, Generator, init_weights
 
-__all__ = ["PRESETS", "TrainConfig", "build_networks"]
+__all__ = ["PRESETS", "TrainConfig", "build_networks", "train_config"]
 
 PRESETS = ("paper", "default", "mlp")
+#: Ways to draw real batches (``TrainConfig.real_sampling``).
+REAL_SAMPLING = ("uniform", "sqrt", "balanced")
+#: DiffAugment policies (``TrainConfig.augment``).
+AUGMENTATIONS = ("translation", "cutout")
 
 
 @dataclass
@@ -46,6 +50,30 @@ class TrainConfig:
     ema_decay: float | None = None  # EMA of generator weights, warmed up as min(decay, (1+t)/(10+t))
     steps: int = 2000  # budget (generator steps) when the user gives no epochs or time
     epochs: int | None = None  # the preset's own epoch budget, if it has one (the paper's 300)
+    # How real batches are drawn: "uniform" (each sample once per epoch, as the paper does),
+    # "sqrt" (class c drawn in proportion to sqrt(n_c)) or "balanced" (every class equally often).
+    real_sampling: str = "uniform"
+    # Differentiable augmentation (DiffAugment, Zhao et al. 2020) of real and generated images
+    # before the discriminator, e.g. "translation,cutout"; None for none. Images only.
+    augment: str | None = None
+
+    def __post_init__(self):
+        if self.real_sampling not in REAL_SAMPLING:
+            raise ValueError(
+                f"`real_sampling` must be one of {list(REAL_SAMPLING)}. Got {self.real_sampling!r} instead."
+            )
+        if self.augment is not None:
+            if not isinstance(self.augment, str):
+                raise TypeError(
+                    "`augment` must be None or a comma-separated string of "
+                    f"{list(AUGMENTATIONS)}. Got {type(self.augment).__name__} instead."
+                )
+            unknown = [p for p in self.augment.split(",") if p.strip() not in AUGMENTATIONS]
+            if unknown or not self.augment.strip():
+                raise ValueError(
+                    f"`augment` must be None or a comma-separated string of {list(AUGMENTATIONS)}. "
+                    f"Got {self.augment!r} instead."
+                )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,7 +196,18 @@ def build_networks(
         g, d = _construct(spec, arch, n_classes, data_shape, net_size, classes, value_range, image)
     init_weights(g, generator)
     init_weights(d, generator)
-    return g, d, TrainConfig(**spec["train"])
+    return g, d, train_config(spec["train"])
+
+
+def train_config(settings: dict) -> TrainConfig:
+    """A :class:`TrainConfig` from a dict, with an error naming any unknown setting."""
+    from dataclasses import fields
+
+    known = [f.name for f in fields(TrainConfig)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown training settings {unknown}; the settings are {known}.")
+    return TrainConfig(**settings)
 
 
 def _construct(spec, arch, n_classes, data_shape, net_size, classes, value_range, image):

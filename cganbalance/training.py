@@ -92,6 +92,56 @@ def discriminator_confidence(discriminator: Discriminator, x: torch.Tensor, labe
     return score
 
 
+def diff_augment(x: torch.Tensor, policy: str, rng: torch.Generator) -> torch.Tensor:
+    """DiffAugment (Zhao et al., 2020): random, differentiable changes of an image batch.
+
+    ``policy`` is a comma-separated list of ``"translation"`` (shift by up to 1/8 of the side,
+    zero padding, i.e. mid-grey in [-1, 1]) and ``"cutout"`` (a zero square of half the side
+    at a random place). Each image gets its own draw from ``rng`` (a CPU generator). Applied to
+    real and generated images alike before the discriminator, so that a discriminator trained
+    on little data does not memorise it; gradients flow through to the generator.
+    """
+    n, _, h, w = x.shape
+    for name in policy.split(","):
+        name = name.strip()
+        if name == "translation":
+            sh, sw = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
+            ty = torch.randint(-sh, sh + 1, (n, 1), generator=rng)
+            tx = torch.randint(-sw, sw + 1, (n, 1), generator=rng)
+            rows = (torch.arange(h)[None] + ty + sh).to(x.device)  # indices into the padded image
+            cols = (torch.arange(w)[None] + tx + sw).to(x.device)
+            padded = F.pad(x, [sw, sw, sh, sh])
+            batch = torch.arange(n, device=x.device)[:, None, None]
+            x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+        elif name == "cutout":
+            ch, cw = int(h * 0.5 + 0.5), int(w * 0.5 + 0.5)
+            cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), generator=rng).to(x.device)
+            cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), generator=rng).to(x.device)
+            ys = torch.arange(h, device=x.device)[None, :, None]
+            xs = torch.arange(w, device=x.device)[None, None, :]
+            inside = ((ys - cy + ch // 2) >= 0) & ((ys - cy + ch // 2) < ch) & ((xs - cx + cw // 2) >= 0) & ((xs - cx + cw // 2) < cw)
+            x = x * (~inside)[:, None].to(x.dtype)
+        else:
+            raise ValueError(f"Unknown augmentation {name!r}; known: translation, cutout.")
+    return x
+
+
+def class_sampling_weights(y: torch.Tensor, mode: str) -> torch.Tensor | None:
+    """Per-sample weights that draw class ``c`` in proportion to ``n_c`` ** alpha.
+
+    ``mode``: ``"uniform"`` (alpha 1: returns None, batches are plain permutations),
+    ``"sqrt"`` (alpha 1/2) or ``"balanced"`` (alpha 0: every class equally often).
+    """
+    if mode == "uniform":
+        return None
+    alpha = {"sqrt": 0.5, "balanced": 0.0}[mode]
+    counts = torch.bincount(y).double()
+    share = torch.where(counts > 0, counts**alpha, torch.zeros_like(counts))
+    share = share / share.sum()
+    per_sample = share / counts.clamp(min=1)
+    return per_sample[y]
+
+
 class CGANTrainer:
     """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
 
@@ -112,6 +162,11 @@ class CGANTrainer:
         device: torch.device,
         rng: torch.Generator,
     ):
+        if config.augment and generator.arch != "conv":
+            raise ValueError(
+                f"`augment` ({config.augment!r}) works on images only; this generator makes "
+                f"{generator.arch!r} rows. Leave `augment` at None for tabular data."
+            )
         self.config = config
         self.device = device
         self.rng = rng
@@ -172,8 +227,12 @@ class CGANTrainer:
         if fake is None:
             with torch.no_grad():
                 fake = self.generator(self._noise(len(labels)), labels)
+        fake = fake.detach()
+        if self.config.augment:
+            real = diff_augment(real, self.config.augment, self.rng)
+            fake = diff_augment(fake, self.config.augment, self.rng)
         real_logit, real_cls = self.discriminator(real, labels)
-        fake_logit, _ = self.discriminator(fake.detach(), labels)
+        fake_logit, _ = self.discriminator(fake, labels)
         loss = self._adversarial_loss(real_logit, True) + self._adversarial_loss(fake_logit, False)
         if real_cls is not None:
             loss = loss + self.config.aux_weight * F.cross_entropy(real_cls, labels)
@@ -193,6 +252,8 @@ class CGANTrainer:
         """
         if fake is None:
             fake = self.generator(self._noise(len(labels)), labels)
+        if self.config.augment:
+            fake = diff_augment(fake, self.config.augment, self.rng)
         logit, cls = self.discriminator(fake, labels)
         loss = self._adversarial_loss(logit, True, for_generator=True)
         if cls is not None:
@@ -284,9 +345,13 @@ class CGANTrainer:
               checkpoint_dir, checkpoint_every, on_epoch_end) -> None:
         """The epoch loop of :meth:`fit` (which validates the arguments and handles divergence)."""
         n = len(X)
+        weights = class_sampling_weights(y, self.config.real_sampling)
         out_of_time = False
         while (epochs is None or self.epoch < epochs) and not out_of_time:
-            order = torch.randperm(n, generator=self.rng)
+            if weights is None:
+                order = torch.randperm(n, generator=self.rng)
+            else:  # an epoch is still n draws; rare classes are drawn (with replacement) more often
+                order = torch.multinomial(weights, n, replacement=True, generator=self.rng)
             sums: dict[str, float] = {}
             epoch_start = time.perf_counter()
             steps = 0

@@ -103,3 +103,18 @@ def test_sample_option_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sample", "fer2013-cgan", "--out", str(tmp_path / "g.jpg")])
     assert exc.value.code == 2 and "cganbalance sample: error: --out must end in .png or .npz" in capsys.readouterr().err
+
+
+def test_train_sampling_and_augment_options():
+    from cganbalance import cli
+    from cganbalance.presets import AUGMENTATIONS, REAL_SAMPLING
+
+    assert cli._REAL_SAMPLING == REAL_SAMPLING
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "x.npz", "--out", "o", "--real-sampling", "sqrt", "--augment", ",".join(AUGMENTATIONS)])
+    assert cli._train_overrides(args) == {"train": {"real_sampling": "sqrt", "augment": "translation,cutout"}}
+    args = parser.parse_args(["train", "x.npz", "--out", "o", "--augment", "none"])
+    assert cli._train_overrides(args) == {"train": {"augment": None}}
+    assert cli._train_overrides(parser.parse_args(["train", "x.npz", "--out", "o"])) is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "x.npz", "--out", "o", "--real-sampling", "weighted"])

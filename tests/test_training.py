@@ -164,3 +164,94 @@ def test_rollback_needs_checkpoint_dir(tiny_images):
     X, y = tiny_images
     with pytest.raises(ValueError, match="checkpoint_dir"):
         _sampler(epochs=1, on_divergence="rollback").fit(X, y)
+
+
+# -- real-batch sampling and DiffAugment -------------------------------------------------------
+def test_balanced_sampling_draws_every_class_equally_often():
+    from cganbalance.training import class_sampling_weights
+
+    y = torch.tensor([0] * 90 + [1] * 9 + [2] * 1)
+    assert class_sampling_weights(y, "uniform") is None
+    for mode, expected in (("balanced", [1 / 3] * 3), ("sqrt", np.sqrt([90, 9, 1]) / np.sqrt([90, 9, 1]).sum())):
+        w = class_sampling_weights(y, mode)
+        shares = [w[y == c].sum().item() for c in range(3)]
+        np.testing.assert_allclose(shares, expected)
+        # and the loop's draws follow them
+        draws = y[torch.multinomial(w, 30000, replacement=True, generator=torch.Generator().manual_seed(0))]
+        np.testing.assert_allclose(torch.bincount(draws).numpy() / 30000, expected, atol=0.01)
+
+
+def test_fit_with_balanced_sampling_sees_the_rare_class_more_often(tiny_images, monkeypatch):
+    X, y = tiny_images
+    keep = np.r_[np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:2]]  # class 2: two samples
+    X, y = X[keep], y[keep]
+    seen = []
+    original = CGANTrainer.train_step
+
+    def spy(self, real, labels):
+        seen.append(labels.clone())
+        return original(self, real, labels)
+
+    monkeypatch.setattr(CGANTrainer, "train_step", spy)
+    counts = {}
+    for mode in ("uniform", "balanced"):
+        seen.clear()
+        _sampler(epochs=3, preset_params={**TINY_IMAGE, "train": {"real_sampling": mode}}).fit(X, y)
+        labels = torch.cat(seen)
+        counts[mode] = (labels == 2).float().mean().item()
+    assert counts["uniform"] == pytest.approx(2 / len(y))
+    assert counts["balanced"] > 0.2  # a third of the draws, give or take
+
+
+def test_diff_augment_shifts_and_cuts_differentiably():
+    from cganbalance.training import diff_augment
+
+    x = torch.arange(1, 2 * 16 * 16 + 1, dtype=torch.float).reshape(2, 1, 16, 16).requires_grad_(True)
+    rng = torch.Generator().manual_seed(0)
+    shifted = diff_augment(x, "translation", rng)
+    assert shifted.shape == x.shape
+    for i in range(2):  # each image is its own, shifted: its values are a subset, zeros fill the rest
+        values = set(shifted[i].detach().flatten().tolist()) - {0.0}
+        assert values <= set(x[i].detach().flatten().tolist())
+    cut = diff_augment(x, "cutout", torch.Generator().manual_seed(1))
+    zeros = (cut == 0).sum(dim=(1, 2, 3))
+    assert ((zeros > 0) & (zeros <= 64)).all()  # at most an 8×8 square (half the side)
+    diff_augment(x, "translation,cutout", rng).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # the same generator state gives the same augmentation
+    a = diff_augment(x, "translation,cutout", torch.Generator().manual_seed(3))
+    b = diff_augment(x, "translation,cutout", torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_augmented_training_is_reproducible(tiny_images):
+    X, y = tiny_images
+    params = {**TINY_IMAGE, "train": {"augment": "translation,cutout", "real_sampling": "sqrt"}}
+    a = _sampler(epochs=2, preset_params=params).fit(X, y)
+    b = _sampler(epochs=2, preset_params=params).fit(X, y)
+    plain = _sampler(epochs=2).fit(X, y)
+    wa, wb, wp = _weights(a.generator_), _weights(b.generator_), _weights(plain.generator_)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wp[k]) for k in wa)
+
+
+@pytest.mark.parametrize(
+    "train, match",
+    [
+        ({"real_sampling": "weighted"}, r"`real_sampling` must be one of \['uniform', 'sqrt', 'balanced'\]. Got 'weighted'"),
+        ({"augment": "flip"}, r"`augment` must be None or a comma-separated string of \['translation', 'cutout'\]. Got 'flip'"),
+        ({"augment": ""}, r"`augment` must be None"),
+        ({"learning_rate": 1e-3}, r"Unknown training settings \['learning_rate'\]"),
+    ],
+)
+def test_bad_training_settings_are_named(tiny_images, train, match):
+    X, y = tiny_images
+    with pytest.raises(ValueError, match=match):
+        _sampler(epochs=1, preset_params={**TINY_IMAGE, "train": train}).fit(X, y)
+
+
+def test_augment_is_refused_for_tabular_rows():
+    X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    y = np.r_[np.zeros(45, int), np.ones(15, int)]
+    with pytest.raises(ValueError, match="works on images only"):
+        CGANOverSampler(epochs=1, random_state=0, preset_params={"train": {"augment": "cutout"}}).fit_resample(X, y)
