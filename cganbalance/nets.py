@@ -412,6 +412,12 @@ class Discriminator(nn.Module):
         self.n_classes = n_classes
         self.arch = arch
         self.conditioning = conditioning
+        # The constructor's arguments, to rebuild it (e.g. when a fitted sampler is unpickled).
+        self.init_kwargs = dict(
+            n_classes=int(n_classes), input_shape=[int(s) for s in input_shape], arch=arch,
+            widths=[int(w) for w in widths], kernel_size=int(kernel_size), slope=float(slope),
+            dropout=float(dropout), spectral_norm=bool(spectral_norm), conditioning=conditioning,
+        )
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         extra = n_classes if conditioning == "concat" else 0
         layers: list[nn.Module] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 from numbers import Integral, Real
@@ -691,6 +692,63 @@ class CGANOverSampler(BaseOverSampler):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+    # -- pickling ------------------------------------------------------------------------------
+    def __getstate__(self):
+        """Networks are pickled as their constructor arguments and weights (numpy arrays).
+
+        Spectral-norm parametrizations cannot be pickled as modules, and a module pickle ties the
+        file to this version of the code's classes; arguments + weights do neither. This is what
+        ``joblib.dump`` / ``pickle`` of a fitted pipeline use; for sharing a generator, prefer
+        :meth:`save_generator` (safetensors + JSON).
+        """
+        state = super().__getstate__()
+        return {k: _PickledModule(v) if isinstance(v, torch.nn.Module) else v for k, v in state.items()}
+
+    def __setstate__(self, state):
+        device = state.get("device_")
+        if device is not None and not _device_available(device):
+            import warnings
+
+            warnings.warn(
+                f"This sampler was fitted on {device}, which this machine does not have; its networks are loaded on the CPU.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            state["device_"] = device = torch.device("cpu")
+        state = {k: v.build(device) if isinstance(v, _PickledModule) else v for k, v in state.items()}
+        super().__setstate__(state)
+
+
+class _PickledModule:
+    """A network as (class, constructor arguments, weights, mode), for pickling; see ``__getstate__``."""
+
+    def __init__(self, module: torch.nn.Module):
+        config = getattr(module, "_hub_mixin_config", None) or getattr(module, "init_kwargs", None)
+        if config is None:
+            raise TypeError(f"Cannot pickle a {type(module).__name__}: it records no constructor arguments.")
+        self.cls = type(module)
+        self.config = json.loads(json.dumps(config))
+        self.state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        self.training = module.training
+        self.requires_grad = any(p.requires_grad for p in module.parameters())
+
+    def build(self, device) -> torch.nn.Module:
+        with torch.random.fork_rng(devices=[]):  # constructors draw initial weights; leave the caller's RNG alone
+            module = self.cls(**self.config)
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in self.state.items()})
+        module.train(self.training)
+        module.requires_grad_(self.requires_grad)
+        return module.to(device if device is not None else "cpu")
+
+
+def _device_available(device) -> bool:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return True
 
 
 def _memory_bytes() -> int | None:

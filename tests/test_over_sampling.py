@@ -213,8 +213,13 @@ def test_filter_classifier_fer2013_on_faces():
     X = rng.randint(0, 256, size=(70, 48, 48)).astype(np.uint8)
     y = np.array(["happy"] * 40 + ["disgust"] * 30)
     kwargs = {"generator": "fer2013-cgan", "random_state": 0, "device": "cpu"}
-    X_res, y_res = CGANOverSampler(filter_classifier="fer2013", **kwargs).fit_resample(X, y)
+    filtered = CGANOverSampler(filter_classifier="fer2013", **kwargs)
+    X_res, y_res = filtered.fit_resample(X, y)
     X_raw, _ = CGANOverSampler(**kwargs).fit_resample(X, y)
+    import pickle
+
+    restored = pickle.loads(pickle.dumps(filtered))  # the shipped classifier travels as config + weights
+    np.testing.assert_array_equal(filtered.sample({"disgust": 5}, random_state=0)[0], restored.sample({"disgust": 5}, random_state=0)[0])
     from cganbalance.classifier import extract, load_fer_classifier
 
     model = load_fer_classifier()
@@ -527,3 +532,41 @@ def test_pretrained_generator_used_as_is_and_fine_tuned(tiny_images):
     assert not torch.equal(tuned.generator_.fc.weight, g.fc.weight)
     assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())  # the caller's object is untouched
     assert not np.array_equal(X_res[60:], X_tuned[60:])
+
+
+# -- pickling -----------------------------------------------------------------------------------
+def test_fitted_sampler_pickles_and_samples_the_same(tiny_images, tiny_tabular, tmp_path):
+    import pickle
+
+    import joblib
+
+    X, y = tiny_images
+    fitted = img_sampler(epochs=2).fit(X, y)  # spectral-norm discriminator, EMA generator
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert type(restored.discriminator_).__name__ == "Discriminator"
+    assert not restored.generator_.training and not any(p.requires_grad for p in restored.generator_.parameters())
+    # sample() uses the generator and the discriminator's filtering: both came back intact
+    np.testing.assert_array_equal(fitted.sample({2: 6}, random_state=3)[0], restored.sample({2: 6}, random_state=3)[0])
+    # a fitted imblearn pipeline through joblib, as users save models
+    Xt, yt = tiny_tabular
+    pipe = make_pipeline(tab_sampler(epochs=2), LogisticRegression(max_iter=200)).fit(Xt, yt)
+    joblib.dump(pipe, tmp_path / "pipe.joblib")
+    loaded = joblib.load(tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(pipe.predict(Xt), loaded.predict(Xt))
+    s0, s1 = pipe[0], loaded[0]
+    np.testing.assert_array_equal(s0.sample({1: 4}, random_state=0)[0], s1.sample({1: 4}, random_state=0)[0])
+
+
+def test_unpickling_a_gpu_sampler_on_a_cpu_machine_warns(tiny_tabular, monkeypatch):
+    import pickle
+
+    from cganbalance import over_sampling
+
+    X, y = tiny_tabular
+    fitted = tab_sampler(epochs=1).fit(X, y)
+    fitted.device_ = torch.device("cuda:0")  # as if fitted on a GPU (weights are saved on the CPU)
+    monkeypatch.setattr(over_sampling, "_device_available", lambda device: torch.device(device).type == "cpu")
+    with pytest.warns(RuntimeWarning, match="fitted on cuda:0, which this machine does not have"):
+        restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.device_ == torch.device("cpu")
+    assert restored.sample({1: 3}, random_state=0)[0].shape == (3, X.shape[1])
