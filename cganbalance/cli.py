@@ -74,6 +74,8 @@ def _train_overrides(args) -> dict | None:
     train = {}
     if args.real_sampling is not None:
         train["real_sampling"] = args.real_sampling
+    if args.aux_weight_g is not None:
+        train["aux_weight_g"] = args.aux_weight_g
     if args.augment is not None:
         train["augment"] = None if args.augment == "none" else args.augment
     return {"train": train} if train else None
@@ -242,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=_REAL_SAMPLING,
         help="how real batches are drawn: uniform (the preset's), sqrt or balanced class frequencies",
+    )
+    t.add_argument(
+        "--aux-weight-g",
+        type=float,
+        default=None,
+        help="weight of the class loss in the generator's objective (default: the preset's, 1)",
     )
     t.add_argument(
         "--augment",

@@ -47,6 +47,9 @@ class TrainConfig:
     betas: tuple = (0.5, 0.999)
     batch_size: int = 64
     aux_weight: float = 1.0  # weight of the auxiliary classification loss (AC-GAN only)
+    # Its weight in the generator's loss, if different: below 1 the generator is pushed less
+    # towards the most easily classified faces of a class (AC-GAN's known loss of diversity).
+    aux_weight_g: float | None = None
     ema_decay: float | None = None  # EMA of generator weights, warmed up as min(decay, (1+t)/(10+t))
     steps: int = 2000  # budget (generator steps) when the user gives no epochs or time
     epochs: int | None = None  # the preset's own epoch budget, if it has one (the paper's 300)
@@ -58,6 +61,10 @@ class TrainConfig:
     augment: str | None = None
 
     def __post_init__(self):
+        for name in ("aux_weight", "aux_weight_g"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+                raise ValueError(f"`{name}` must be a number >= 0. Got {value!r} instead.")
         if self.real_sampling not in REAL_SAMPLING:
             raise ValueError(
                 f"`real_sampling` must be one of {list(REAL_SAMPLING)}. Got {self.real_sampling!r} instead."

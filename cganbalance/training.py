@@ -257,7 +257,8 @@ class CGANTrainer:
         logit, cls = self.discriminator(fake, labels)
         loss = self._adversarial_loss(logit, True, for_generator=True)
         if cls is not None:
-            loss = loss + self.config.aux_weight * F.cross_entropy(cls, labels)
+            weight = self.config.aux_weight if self.config.aux_weight_g is None else self.config.aux_weight_g
+            loss = loss + weight * F.cross_entropy(cls, labels)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()

@@ -113,8 +113,8 @@ def test_train_sampling_and_augment_options():
     parser = cli.build_parser()
     args = parser.parse_args(["train", "x.npz", "--out", "o", "--real-sampling", "sqrt", "--augment", ",".join(AUGMENTATIONS)])
     assert cli._train_overrides(args) == {"train": {"real_sampling": "sqrt", "augment": "translation,cutout"}}
-    args = parser.parse_args(["train", "x.npz", "--out", "o", "--augment", "none"])
-    assert cli._train_overrides(args) == {"train": {"augment": None}}
+    args = parser.parse_args(["train", "x.npz", "--out", "o", "--augment", "none", "--aux-weight-g", "0.25"])
+    assert cli._train_overrides(args) == {"train": {"augment": None, "aux_weight_g": 0.25}}
     assert cli._train_overrides(parser.parse_args(["train", "x.npz", "--out", "o"])) is None
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "x.npz", "--out", "o", "--real-sampling", "weighted"])

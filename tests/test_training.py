@@ -1,5 +1,7 @@
 """The training loop: checkpoints, resuming, divergence, devices, seeding."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -242,6 +244,7 @@ def test_augmented_training_is_reproducible(tiny_images):
         ({"augment": "flip"}, r"`augment` must be None or a comma-separated string of \['translation', 'cutout'\]. Got 'flip'"),
         ({"augment": ""}, r"`augment` must be None"),
         ({"learning_rate": 1e-3}, r"Unknown training settings \['learning_rate'\]"),
+        ({"aux_weight_g": -1}, r"`aux_weight_g` must be a number >= 0. Got -1 instead."),
     ],
 )
 def test_bad_training_settings_are_named(tiny_images, train, match):
@@ -255,3 +258,21 @@ def test_augment_is_refused_for_tabular_rows():
     y = np.r_[np.zeros(45, int), np.ones(15, int)]
     with pytest.raises(ValueError, match="works on images only"):
         CGANOverSampler(epochs=1, random_state=0, preset_params={"train": {"augment": "cutout"}}).fit_resample(X, y)
+
+
+def test_aux_weight_g_weighs_the_class_loss_of_the_generator_only():
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], generator=torch.Generator().manual_seed(0),
+                                  overrides={**TINY_IMAGE})
+    g.eval(), d.eval()  # no BatchNorm statistics or spectral-norm power iterations between the two passes
+    labels = torch.tensor([0, 1, 2, 0])
+    z = torch.randn(4, g.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logit, cls = d(g(z, labels), labels)
+    adversarial = torch.nn.functional.softplus(-logit).mean().item()
+    ce = torch.nn.functional.cross_entropy(cls, labels).item()
+    for weight in (None, 0.0, 0.25):
+        config.aux_weight_g = weight
+        trainer = CGANTrainer(copy.deepcopy(g), copy.deepcopy(d), config, torch.device("cpu"), torch.Generator())
+        loss = trainer.generator_step(labels, fake=trainer.generator(z, labels))["g_loss"]
+        # None means aux_weight (1.0); the discriminator's own class loss keeps aux_weight
+        assert loss == pytest.approx(adversarial + (1.0 if weight is None else weight) * ce, rel=1e-5)
