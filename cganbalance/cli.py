@@ -27,6 +27,11 @@ def _train(args) -> int:
     from .over_sampling import CGANOverSampler
     from .plots import loss_plot, sample_grid
 
+    from .presets import train_config
+
+    overrides = _train_overrides(args)
+    if overrides:
+        train_config(overrides["train"])  # bad values are reported before the data is read
     images, labels = fer2013.load(args.data, split=args.split)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -49,7 +54,7 @@ def _train(args) -> int:
         resume=args.resume,
         callbacks=[grid],
         verbose=True,
-        preset_params=_train_overrides(args),
+        preset_params=overrides,
     )
     sampler.fit(images, labels)
     g = sampler.generator_
@@ -249,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--aux-weight-g",
         type=float,
         default=None,
-        help="weight of the class loss in the generator's objective (default: the preset's, 1)",
+        help="weight of the class loss in the generator's objective, AC-GAN ('default' preset) only (default: 1, as the discriminator's)",
     )
     t.add_argument(
         "--augment",

@@ -525,8 +525,8 @@ class CGANOverSampler(BaseOverSampler):
     def _use_pretrained(self, data, y_idx, rng) -> None:
         from .hub import load_generator
 
-        # A copy: moving to the device or fine-tuning must not change the caller's object.
-        g = copy.deepcopy(load_generator(self.generator)).to(self.device_)
+        # A copy: casting, moving to the device or fine-tuning must not change the caller's object.
+        g = copy.deepcopy(load_generator(self.generator)).float().to(self.device_)  # float32: half weights on a CPU are slow or unsupported
         self._label_index = _match_classes(self.classes_, g.classes)
         expected = list(data.shape[1:])
         if list(g.output_shape) != expected:
@@ -703,7 +703,9 @@ class CGANOverSampler(BaseOverSampler):
         :meth:`save_generator` (safetensors + JSON).
         """
         state = super().__getstate__()
-        return {k: _PickledModule(v) if isinstance(v, torch.nn.Module) else v for k, v in state.items()}
+        # Only the networks the sampler made or loaded itself; objects the user passed in as
+        # parameters pickle as the user's objects do.
+        return {k: _PickledModule(v) if k in _FITTED_NETWORKS and isinstance(v, torch.nn.Module) else v for k, v in state.items()}
 
     def __setstate__(self, state):
         device = state.get("device_")
@@ -720,22 +722,42 @@ class CGANOverSampler(BaseOverSampler):
         super().__setstate__(state)
 
 
+#: Fitted attributes holding networks that :class:`_PickledModule` stores as arguments + weights.
+_FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
+
+
 class _PickledModule:
-    """A network as (class, constructor arguments, weights, mode), for pickling; see ``__getstate__``."""
+    """A network as (class, constructor arguments, weights, dtype, mode), for pickling; see ``__getstate__``.
+
+    The arguments are checked when the sampler is pickled, by building the network on the meta
+    device: a file that pickles must also load.
+    """
 
     def __init__(self, module: torch.nn.Module):
-        config = getattr(module, "_hub_mixin_config", None) or getattr(module, "init_kwargs", None)
-        if config is None:
-            raise TypeError(f"Cannot pickle a {type(module).__name__}: it records no constructor arguments.")
+        if hasattr(module, "get_config"):
+            config = module.get_config()  # Generator, FERClassifier: checked against the network
+        elif hasattr(module, "init_kwargs"):
+            config = module.init_kwargs  # Discriminator
+        else:
+            raise TypeError(f"Cannot pickle a fitted {type(module).__name__}: it records no constructor arguments.")
         self.cls = type(module)
         self.config = json.loads(json.dumps(config))
-        self.state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        with torch.device("meta"), torch.random.fork_rng(devices=[]):
+            shapes = {k: tuple(v.shape) for k, v in self.cls(**self.config).state_dict().items()}
+        state = module.state_dict()
+        if shapes != {k: tuple(v.shape) for k, v in state.items()}:
+            raise ValueError(f"The recorded arguments {self.config} do not rebuild this {self.cls.__name__}; it cannot be pickled.")
+        params = list(module.parameters())
+        self.dtype = str(params[0].dtype).removeprefix("torch.") if params else "float32"
+        # numpy has no bfloat16: weights travel as float32 and are cast back on loading
+        self.state = {k: (v.detach().cpu().float() if v.dtype == torch.bfloat16 else v.detach().cpu()).numpy() for k, v in state.items()}
         self.training = module.training
-        self.requires_grad = any(p.requires_grad for p in module.parameters())
+        self.requires_grad = any(p.requires_grad for p in params)
 
     def build(self, device) -> torch.nn.Module:
         with torch.random.fork_rng(devices=[]):  # constructors draw initial weights; leave the caller's RNG alone
             module = self.cls(**self.config)
+        module.to(getattr(torch, self.dtype))
         module.load_state_dict({k: torch.from_numpy(v) for k, v in self.state.items()})
         module.train(self.training)
         module.requires_grad_(self.requires_grad)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from numbers import Real
 from typing import Sequence
 
 import torch
@@ -63,8 +64,11 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("aux_weight", "aux_weight_g"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-                raise ValueError(f"`{name}` must be a number >= 0. Got {value!r} instead.")
+            if value is None and name == "aux_weight_g":
+                continue
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"`{name}` must be a finite number >= 0. Got {value!r} instead.")
+            setattr(self, name, float(value))  # plain floats: the config is stored as JSON
         if self.real_sampling not in REAL_SAMPLING:
             raise ValueError(
                 f"`real_sampling` must be one of {list(REAL_SAMPLING)}. Got {self.real_sampling!r} instead."
@@ -73,13 +77,13 @@ class TrainConfig:
             if not isinstance(self.augment, str):
                 raise TypeError(
                     "`augment` must be None or a comma-separated string of "
-                    f"{list(AUGMENTATIONS)}. Got {type(self.augment).__name__} instead."
+                    f"{list(AUGMENTATIONS)}. Got {self.augment!r} instead."
                 )
-            unknown = [p for p in self.augment.split(",") if p.strip() not in AUGMENTATIONS]
-            if unknown or not self.augment.strip():
+            policies = [p.strip() for p in self.augment.split(",")]
+            if any(p not in AUGMENTATIONS for p in policies) or len(set(policies)) != len(policies):
                 raise ValueError(
-                    f"`augment` must be None or a comma-separated string of {list(AUGMENTATIONS)}. "
-                    f"Got {self.augment!r} instead."
+                    f"`augment` must be None or a comma-separated string of {list(AUGMENTATIONS)}, each at "
+                    f"most once. Got {self.augment!r} instead."
                 )
 
     def to_dict(self) -> dict:

@@ -135,11 +135,34 @@ def class_sampling_weights(y: torch.Tensor, mode: str) -> torch.Tensor | None:
     if mode == "uniform":
         return None
     alpha = {"sqrt": 0.5, "balanced": 0.0}[mode]
+    y = y.cpu()  # drawn with the trainer's CPU generator
     counts = torch.bincount(y).double()
     share = torch.where(counts > 0, counts**alpha, torch.zeros_like(counts))
     share = share / share.sum()
     per_sample = share / counts.clamp(min=1)
     return per_sample[y]
+
+
+#: torch.multinomial takes at most 2**24 categories.
+_MULTINOMIAL_MAX = 2**24
+
+
+def _weighted_draws(weights: torch.Tensor, n: int, y: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """``n`` sample indices drawn with replacement in proportion to ``weights``."""
+    if len(weights) <= _MULTINOMIAL_MAX:
+        return torch.multinomial(weights, n, replacement=True, generator=rng)
+    # More rows than multinomial takes: a class by its total weight, then a row of it uniformly
+    # (class_sampling_weights gives every row of a class the same weight).
+    y = y.cpu()
+    classes = torch.unique(y)
+    shares = torch.stack([weights[y == c].sum() for c in classes])
+    drawn = classes[torch.multinomial(shares, n, replacement=True, generator=rng)]
+    order = torch.empty(n, dtype=torch.long)
+    for c in classes:
+        slots = torch.nonzero(drawn == c).flatten()
+        members = torch.nonzero(y == c).flatten()
+        order[slots] = members[torch.randint(len(members), (len(slots),), generator=rng)]
+    return order
 
 
 class CGANTrainer:
@@ -162,6 +185,12 @@ class CGANTrainer:
         device: torch.device,
         rng: torch.Generator,
     ):
+        if config.aux_weight_g is not None and getattr(discriminator, "conditioning", None) != "auxiliary":
+            raise ValueError(
+                f"`aux_weight_g` ({config.aux_weight_g}) weighs the class loss of an AC-GAN discriminator, and this "
+                f"one conditions by {getattr(discriminator, 'conditioning', None)!r}. Use the 'default' preset, or "
+                "leave `aux_weight_g` at None."
+            )
         if config.augment and generator.arch != "conv":
             raise ValueError(
                 f"`augment` ({config.augment!r}) works on images only; this generator makes "
@@ -352,7 +381,7 @@ class CGANTrainer:
             if weights is None:
                 order = torch.randperm(n, generator=self.rng)
             else:  # an epoch is still n draws; rare classes are drawn (with replacement) more often
-                order = torch.multinomial(weights, n, replacement=True, generator=self.rng)
+                order = _weighted_draws(weights, n, y, self.rng)
             sums: dict[str, float] = {}
             epoch_start = time.perf_counter()
             steps = 0
@@ -468,6 +497,18 @@ class CGANTrainer:
                     state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(self.device) if parts[2] != "step" else v
             opt.load_state_dict(state)
         self.rng.set_state(tensors["rng"])
+        stored = meta.get("config", {})
+        changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(self.config.to_dict())).items() if k in stored and stored[k] != v}
+        if changed:
+            import warnings
+
+            warnings.warn(
+                "Resuming with training settings that differ from the checkpoint's: "
+                + ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                + f" (from epoch {int(meta['epoch']) + 1} on).",
+                UserWarning,
+                stacklevel=2,
+            )
         self.epoch = int(meta["epoch"])
         self.step = int(meta["step"])
         self.history = list(meta["history"])

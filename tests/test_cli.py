@@ -118,3 +118,12 @@ def test_train_sampling_and_augment_options():
     assert cli._train_overrides(parser.parse_args(["train", "x.npz", "--out", "o"])) is None
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "x.npz", "--out", "o", "--real-sampling", "weighted"])
+
+
+def test_bad_training_options_are_reported_before_the_data_is_read(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:  # the data file does not exist: the option is what is wrong first
+        main(["train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o"), "--augment", "flip"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "`augment` must be None or a comma-separated string" in err and "missing.npz" not in err
+    assert not (tmp_path / "o").exists()

@@ -1,5 +1,6 @@
 """CGANOverSampler: imbalanced-learn semantics, data kinds, determinism and bad input."""
 
+import copy
 from collections import Counter
 
 import numpy as np
@@ -570,3 +571,50 @@ def test_unpickling_a_gpu_sampler_on_a_cpu_machine_warns(tiny_tabular, monkeypat
         restored = pickle.loads(pickle.dumps(fitted))
     assert restored.device_ == torch.device("cpu")
     assert restored.sample({1: 3}, random_state=0)[0].shape == (3, X.shape[1])
+
+
+def test_pickling_keeps_user_objects_as_they_are(tiny_tabular, tiny_images):
+    """Only the sampler's own networks are stored as arguments + weights; a user's classifier or
+    generator object pickles the way it pickles on its own."""
+    import pickle
+
+    from sklearn.frozen import FrozenEstimator
+
+    from cganbalance.nets import Generator
+
+    X, y = tiny_tabular
+    clf = LogisticRegression(max_iter=200).fit(X, y)
+    fitted = tab_sampler(epochs=1, filter_classifier=FrozenEstimator(clf)).fit(X, y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.filter_classifier.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(fitted.sample({1: 4}, random_state=0)[0], restored.sample({1: 4}, random_state=0)[0])
+    # a user Generator given as `generator=`, built with numpy integers (which the Hub mixin's
+    # record of the arguments drops): the sampler's copy is stored from what the network is
+    Xi, yi = tiny_images
+    g = Generator(n_classes=np.int64(3), latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4], classes=["0", "1", "2"])
+    fitted = img_sampler(generator=g).fit(Xi, np.array(["0", "1", "2"])[yi])
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.generator is not restored.generator_ and restored.generator_.n_classes == 3
+    np.testing.assert_array_equal(fitted.sample({"2": 3}, random_state=0)[0], restored.sample({"2": 3}, random_state=0)[0])
+
+
+def test_pickled_networks_keep_their_dtype():
+    from cganbalance.nets import Generator
+    from cganbalance.over_sampling import _PickledModule
+
+    g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4])
+    for dtype in (torch.float16, torch.bfloat16):
+        rebuilt = _PickledModule(copy.deepcopy(g).to(dtype)).build("cpu")
+        assert next(rebuilt.parameters()).dtype == dtype
+        for a, b in zip(rebuilt.state_dict().values(), g.to(dtype).state_dict().values()):
+            assert torch.equal(a, b)
+
+
+def test_half_precision_generator_is_used_in_float32_and_left_as_it_was(tiny_images):
+    from cganbalance.nets import Generator
+
+    X, y = tiny_images
+    g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4]).half()
+    X_res, y_res = img_sampler(generator=g).fit_resample(X, y.astype(str))
+    assert len(X_res) > len(X) and np.isfinite(X_res).all()
+    assert next(g.parameters()).dtype == torch.float16  # the caller's object is untouched

@@ -205,46 +205,111 @@ def test_fit_with_balanced_sampling_sees_the_rare_class_more_often(tiny_images, 
     assert counts["balanced"] > 0.2  # a third of the draws, give or take
 
 
-def test_diff_augment_shifts_and_cuts_differentiably():
+def _reference_diff_augment(x, policy, rng):
+    """DiffAugment's rand_translation / rand_cutout (Zhao et al., 2020, DiffAugment_pytorch.py), as published."""
+    F = torch.nn.functional
+    for p in policy.split(","):
+        if p == "translation":
+            shift_x, shift_y = int(x.size(2) * 0.125 + 0.5), int(x.size(3) * 0.125 + 0.5)
+            translation_x = torch.randint(-shift_x, shift_x + 1, size=[x.size(0), 1, 1], generator=rng)
+            translation_y = torch.randint(-shift_y, shift_y + 1, size=[x.size(0), 1, 1], generator=rng)
+            grid_batch, grid_x, grid_y = torch.meshgrid(
+                torch.arange(x.size(0)), torch.arange(x.size(2)), torch.arange(x.size(3)), indexing="ij"
+            )
+            grid_x = torch.clamp(grid_x + translation_x + 1, 0, x.size(2) + 1)
+            grid_y = torch.clamp(grid_y + translation_y + 1, 0, x.size(3) + 1)
+            x_pad = F.pad(x, [1, 1, 1, 1, 0, 0, 0, 0])
+            x = x_pad.permute(0, 2, 3, 1).contiguous()[grid_batch, grid_x, grid_y].permute(0, 3, 1, 2)
+        elif p == "cutout":
+            cutout_size = int(x.size(2) * 0.5 + 0.5), int(x.size(3) * 0.5 + 0.5)
+            offset_x = torch.randint(0, x.size(2) + (1 - cutout_size[0] % 2), size=[x.size(0), 1, 1], generator=rng)
+            offset_y = torch.randint(0, x.size(3) + (1 - cutout_size[1] % 2), size=[x.size(0), 1, 1], generator=rng)
+            grid_batch, grid_x, grid_y = torch.meshgrid(
+                torch.arange(x.size(0)), torch.arange(cutout_size[0]), torch.arange(cutout_size[1]), indexing="ij"
+            )
+            grid_x = torch.clamp(grid_x + offset_x - cutout_size[0] // 2, min=0, max=x.size(2) - 1)
+            grid_y = torch.clamp(grid_y + offset_y - cutout_size[1] // 2, min=0, max=x.size(3) - 1)
+            mask = torch.ones(x.size(0), x.size(2), x.size(3), dtype=x.dtype)
+            mask[grid_batch, grid_x, grid_y] = 0
+            x = x * mask.unsqueeze(1)
+    return x
+
+
+@pytest.mark.parametrize("shape", [(6, 1, 16, 16), (4, 3, 15, 21), (3, 1, 48, 48)])
+@pytest.mark.parametrize("policy", ["translation", "cutout", "translation,cutout"])
+def test_diff_augment_matches_the_published_diffaugment(shape, policy):
+    """The shifts keep the published padding (zeros, i.e. mid-grey in [-1, 1]) and the cut squares
+    the published placement, draw for draw from the same generator."""
     from cganbalance.training import diff_augment
 
-    x = torch.arange(1, 2 * 16 * 16 + 1, dtype=torch.float).reshape(2, 1, 16, 16).requires_grad_(True)
-    rng = torch.Generator().manual_seed(0)
-    shifted = diff_augment(x, "translation", rng)
-    assert shifted.shape == x.shape
-    for i in range(2):  # each image is its own, shifted: its values are a subset, zeros fill the rest
-        values = set(shifted[i].detach().flatten().tolist()) - {0.0}
-        assert values <= set(x[i].detach().flatten().tolist())
-    cut = diff_augment(x, "cutout", torch.Generator().manual_seed(1))
-    zeros = (cut == 0).sum(dim=(1, 2, 3))
-    assert ((zeros > 0) & (zeros <= 64)).all()  # at most an 8×8 square (half the side)
-    diff_augment(x, "translation,cutout", rng).sum().backward()
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    for seed in range(3):
+        ours = diff_augment(x, policy, torch.Generator().manual_seed(seed))
+        assert not torch.equal(ours, x)
+        # The published translation pads by one pixel and clamps, i.e. any shift beyond it also reads zeros.
+        torch.testing.assert_close(ours, _reference_diff_augment(x, policy, torch.Generator().manual_seed(seed)), rtol=0, atol=0)
+
+
+def test_diff_augment_is_differentiable_and_reproducible():
+    from cganbalance.training import diff_augment
+
+    x = torch.randn(2, 1, 16, 16, requires_grad=True)
+    diff_augment(x, "translation,cutout", torch.Generator().manual_seed(0)).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    # the same generator state gives the same augmentation
     a = diff_augment(x, "translation,cutout", torch.Generator().manual_seed(3))
     b = diff_augment(x, "translation,cutout", torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
 
 
-def test_augmented_training_is_reproducible(tiny_images):
+def test_augmented_training_is_reproducible_and_augmentation_is_used(tiny_images):
     X, y = tiny_images
-    params = {**TINY_IMAGE, "train": {"augment": "translation,cutout", "real_sampling": "sqrt"}}
-    a = _sampler(epochs=2, preset_params=params).fit(X, y)
-    b = _sampler(epochs=2, preset_params=params).fit(X, y)
-    plain = _sampler(epochs=2).fit(X, y)
-    wa, wb, wp = _weights(a.generator_), _weights(b.generator_), _weights(plain.generator_)
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert not all(torch.equal(wa[k], wp[k]) for k in wa)
+
+    def weights(train):
+        return _weights(_sampler(epochs=2, preset_params={**TINY_IMAGE, "train": train}).fit(X, y).generator_)
+
+    augmented, again, plain = weights({"augment": "translation,cutout"}), weights({"augment": "translation,cutout"}), weights({})
+    assert all(torch.equal(augmented[k], again[k]) for k in augmented)
+    assert not all(torch.equal(augmented[k], plain[k]) for k in augmented)  # augment alone changes training
+    sqrt = weights({"real_sampling": "sqrt"})
+    assert not all(torch.equal(sqrt[k], plain[k]) for k in sqrt)
+
+
+def test_weighted_draws_for_more_rows_than_multinomial_takes(monkeypatch):
+    from cganbalance import training
+
+    y = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
+    w = training.class_sampling_weights(y, "balanced")
+    monkeypatch.setattr(training, "_MULTINOMIAL_MAX", 100)
+    order = training._weighted_draws(w, 30000, y, torch.Generator().manual_seed(0))
+    assert order.min() >= 0 and order.max() < len(y)
+    np.testing.assert_allclose(torch.bincount(y[order]).numpy() / 30000, [1 / 3] * 3, atol=0.01)
+    assert len(torch.unique(order[y[order] == 0])) > 800  # rows of a class are drawn uniformly
+
+
+def test_resume_with_other_training_settings_warns(tiny_images, tmp_path):
+    X, y = tiny_images
+    _sampler(epochs=1, checkpoint_dir=tmp_path).fit(X, y)
+    changed = {**TINY_IMAGE, "train": {"real_sampling": "balanced"}}
+    with pytest.warns(UserWarning, match="real_sampling 'uniform' -> 'balanced' \\(from epoch 2 on\\)"):
+        _sampler(epochs=2, checkpoint_dir=tmp_path, resume=True, preset_params=changed).fit(X, y)
+
+
+def test_aux_weight_g_needs_an_auxiliary_discriminator(tiny_images):
+    X, y = tiny_images
+    with pytest.raises(ValueError, match="`aux_weight_g` \\(0.5\\) weighs the class loss of an AC-GAN discriminator, and this one conditions by 'concat'"):
+        _sampler(epochs=1, preset="paper", preset_params={"train": {"aux_weight_g": 0.5}}).fit(X, y)
 
 
 @pytest.mark.parametrize(
     "train, match",
     [
         ({"real_sampling": "weighted"}, r"`real_sampling` must be one of \['uniform', 'sqrt', 'balanced'\]. Got 'weighted'"),
-        ({"augment": "flip"}, r"`augment` must be None or a comma-separated string of \['translation', 'cutout'\]. Got 'flip'"),
+        ({"augment": "flip"}, r"`augment` must be None or a comma-separated string of \['translation', 'cutout'\], each at most once. Got 'flip'"),
         ({"augment": ""}, r"`augment` must be None"),
         ({"learning_rate": 1e-3}, r"Unknown training settings \['learning_rate'\]"),
-        ({"aux_weight_g": -1}, r"`aux_weight_g` must be a number >= 0. Got -1 instead."),
+        ({"aux_weight_g": -1}, r"`aux_weight_g` must be a finite number >= 0. Got -1 instead."),
+        ({"aux_weight": float("nan")}, r"`aux_weight` must be a finite number >= 0. Got nan instead."),
+        ({"augment": "translation,translation"}, r"each at most once. Got 'translation,translation'"),
     ],
 )
 def test_bad_training_settings_are_named(tiny_images, train, match):
@@ -274,5 +339,15 @@ def test_aux_weight_g_weighs_the_class_loss_of_the_generator_only():
         config.aux_weight_g = weight
         trainer = CGANTrainer(copy.deepcopy(g), copy.deepcopy(d), config, torch.device("cpu"), torch.Generator())
         loss = trainer.generator_step(labels, fake=trainer.generator(z, labels))["g_loss"]
-        # None means aux_weight (1.0); the discriminator's own class loss keeps aux_weight
+        # None means aux_weight (1.0)
         assert loss == pytest.approx(adversarial + (1.0 if weight is None else weight) * ce, rel=1e-5)
+        # the discriminator's own class loss keeps aux_weight (1.0): its loss on real-only terms
+        trainer = CGANTrainer(copy.deepcopy(g), copy.deepcopy(d), config, torch.device("cpu"), torch.Generator())
+        real = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+        fake = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            rl, rc = trainer.discriminator(real, labels)
+            fl, _ = trainer.discriminator(fake, labels)
+        expected = (torch.nn.functional.softplus(-rl).mean() + torch.nn.functional.softplus(fl).mean()
+                    + 1.0 * torch.nn.functional.cross_entropy(rc, labels)).item()
+        assert trainer.discriminator_step(real, labels, fake=fake)["d_loss"] == pytest.approx(expected, rel=1e-5)
