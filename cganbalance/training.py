@@ -497,8 +497,9 @@ class CGANTrainer:
                     state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(self.device) if parts[2] != "step" else v
             opt.load_state_dict(state)
         self.rng.set_state(tensors["rng"])
-        stored = meta.get("config", {})
-        changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(self.config.to_dict())).items() if k in stored and stored[k] != v}
+        # Settings a checkpoint does not record are ones added since it was written: it used their defaults.
+        stored = {**json.loads(json.dumps(TrainConfig().to_dict())), **meta.get("config", {})}
+        changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(self.config.to_dict())).items() if stored[k] != v}
         if changed:
             import warnings
 

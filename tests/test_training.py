@@ -294,6 +294,24 @@ def test_resume_with_other_training_settings_warns(tiny_images, tmp_path):
         _sampler(epochs=2, checkpoint_dir=tmp_path, resume=True, preset_params=changed).fit(X, y)
 
 
+def test_resume_from_a_checkpoint_older_than_a_setting_warns_about_it(tiny_images, tmp_path):
+    """A checkpoint written before `real_sampling` existed used its default, "uniform"."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    X, y = tiny_images
+    _sampler(epochs=1, checkpoint_dir=tmp_path).fit(X, y)
+    path = tmp_path / CHECKPOINT_NAME
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["cganbalance"])
+    del meta["config"]["real_sampling"]
+    save_file(load_file(str(path)), str(path), metadata={"cganbalance": json.dumps(meta)})
+    with pytest.warns(UserWarning, match="real_sampling 'uniform' -> 'sqrt'"):
+        _sampler(epochs=2, checkpoint_dir=tmp_path, resume=True, preset_params={**TINY_IMAGE, "train": {"real_sampling": "sqrt"}}).fit(X, y)
+
+
 def test_aux_weight_g_needs_an_auxiliary_discriminator(tiny_images):
     X, y = tiny_images
     with pytest.raises(ValueError, match="`aux_weight_g` \\(0.5\\) weighs the class loss of an AC-GAN discriminator, and this one conditions by 'concat'"):
