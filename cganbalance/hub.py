@@ -60,6 +60,15 @@ ALIASES: dict[str, PretrainedAlias] = {
         embedded="fer2013-cgan",
         description="FER-2013, 48×48 grey faces, 7 emotions (preset 'default').",
     ),
+    "fer2013-cgan-balanced": PretrainedAlias(
+        repo_id="cganbalance/fer2013-cgan-balanced",
+        revision="v0.1.0",
+        embedded="fer2013-cgan-balanced",
+        description=(
+            "fer2013-cgan trained further on class-balanced batches with DiffAugment: clearer rare "
+            "emotions (disgust), the better choice for balancing a FER-2013 classifier."
+        ),
+    ),
 }
 
 

@@ -91,7 +91,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sample", "no-such-alias", "--out", str(tmp_path / "x.png")])
     assert exc.value.code == 2
-    assert "a known alias ('fer2013-cgan')" in capsys.readouterr().err
+    assert "a known alias ('fer2013-cgan', 'fer2013-cgan-balanced')" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train"])
 

@@ -297,7 +297,7 @@ def test_pickles_are_never_loaded(generator, tmp_path, no_unpickling):
 
 
 def test_name_that_is_nothing_known(tmp_path):
-    with pytest.raises(ValueError, match=r"`name='fer2013'` is not an existing folder; .*known alias \('fer2013-cgan'\)"):
+    with pytest.raises(ValueError, match=r"`name='fer2013'` is not an existing folder; .*known alias \('fer2013-cgan', 'fer2013-cgan-balanced'\)"):
         from_pretrained("fer2013")
     for name in ["no/such/folder", "./missing", "org/", "/abs/missing", "org/na me", ""]:
         with pytest.raises(ValueError, match="is not an existing folder"):
@@ -404,3 +404,18 @@ def test_sampler_with_an_unknown_generator_name(letters):
     X, y = letters
     with pytest.raises(ValueError, match="known alias"):
         CGANOverSampler(generator="no-such-generator", random_state=0).fit_resample(X, y)
+
+
+@pytest.mark.parametrize("alias", sorted(hub_module.ALIASES))
+def test_every_alias_ships_its_generator(alias):
+    """Each alias loads offline from the copy inside the package, with its model card."""
+    from cganbalance.fer2013 import CLASSES
+
+    folder = hub_module.PRETRAINED_DIR / hub_module.ALIASES[alias].embedded
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip("the pretrained generators are not embedded in this install")
+    g = from_pretrained(alias)
+    assert g.classes == list(CLASSES) and g.output_shape == [1, 48, 48]
+    assert f"# {alias}:" in (folder / "README.md").read_text()
+    images = g.generate(["disgust", "happy"], random_state=0)
+    assert images.shape == (2, 1, 48, 48) and torch.isfinite(images).all()
