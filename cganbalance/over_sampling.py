@@ -765,11 +765,10 @@ class _PickledModule:
 
 
 def _device_available(device) -> bool:
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
-    if device.type == "mps":
-        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    try:
+        resolve_device(device)  # the one place that knows which devices this machine has
+    except ValueError:
+        return False
     return True
 
 
