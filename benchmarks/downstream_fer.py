@@ -21,6 +21,8 @@ gets no extra training. Strategies:
   ``filter_classifier="fer2013"``: twice the candidates are drawn and the half that the
   shipped FER-2013 classifier (trained on the training split only) finds most typical of their
   class are kept.
+- ``...-latent-S`` (e.g. ``cgan-latent-1.5``, ``cgan-ratio-0.5-latent-1.5``): any of these
+  with ``latent_scale=S``, noise of standard deviation ``S`` (more varied faces above 1).
 
 Every classifier is trained on the FER-2013 training split and tested on the public test split:
 accuracy, macro-F1, balanced accuracy, recall and F1 of the two rarest emotions (disgust, fear);
@@ -82,7 +84,9 @@ from cganbalance.classifier import extract, train_classifier
 STRATEGIES = ("none", "class_weights", "RandomOverSampler", "SMOTE", "cgan")
 #: ``cgan-ratio-R``: the cGAN with at most R synthetic images per real one, the rest copies.
 #: ``cgan-filtered[-ratio-R]``: candidates also ranked by the shipped FER-2013 classifier.
-CGAN_VARIANT = re.compile(r"cgan(?P<filtered>-filtered)?(?:-ratio-(?P<ratio>\d+(?:\.\d+)?))?")
+CGAN_VARIANT = re.compile(
+    r"cgan(?P<filtered>-filtered)?(?:-ratio-(?P<ratio>\d+(?:\.\d+)?))?(?:-latent-(?P<latent>\d+(?:\.\d+)?))?"
+)
 DEFAULT_GENERATOR = "fer2013-cgan"
 #: Per-class scores shown in the table (the two rarest FER-2013 emotions).
 FOCUS = ("disgust", "fear")
@@ -99,11 +103,15 @@ def check_strategy(name: str) -> str:
     if name in STRATEGIES:
         return name
     match = CGAN_VARIANT.fullmatch(name)
-    if match:  # one name per variant: cgan-ratio-1.0 is cgan-ratio-1
+    if match:  # one name per variant: cgan-ratio-1.0 is cgan-ratio-1, cgan-latent-1 is cgan
         ratio = f"-ratio-{float(match['ratio']):g}" if match["ratio"] else ""
-        return f"cgan{match['filtered'] or ''}{ratio}"
+        scale = float(match["latent"]) if match["latent"] else 1.0
+        if scale <= 0:
+            raise argparse.ArgumentTypeError(f"the latent scale of {name!r} must be above 0")
+        latent = f"-latent-{scale:g}" if scale != 1.0 else ""
+        return f"cgan{match['filtered'] or ''}{ratio}{latent}"
     raise argparse.ArgumentTypeError(
-        f"must be one of {', '.join(STRATEGIES)}, cgan-ratio-R, cgan-filtered or cgan-filtered-ratio-R. Got {name!r}."
+        f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R][-latent-S]. Got {name!r}."
     )
 
 
@@ -117,6 +125,11 @@ def label(strategy: str, generator: str) -> str:
 def synthetic_ratio(strategy: str) -> float | None:
     match = CGAN_VARIANT.fullmatch(strategy)
     return float(match["ratio"]) if match and match["ratio"] else None
+
+
+def latent_scale(strategy: str) -> float:
+    match = CGAN_VARIANT.fullmatch(strategy)
+    return float(match["latent"]) if match and match["latent"] else 1.0
 
 
 def classifier_filtered(strategy: str) -> bool:
@@ -175,6 +188,7 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.
             sampling_strategy="not majority",
             max_synthetic_ratio=synthetic_ratio(strategy),
             filter_classifier="fer2013" if classifier_filtered(strategy) else None,
+            latent_scale=latent_scale(strategy),
             random_state=seed,
             device="cpu",
         )
@@ -232,7 +246,8 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         "n_test": len(data["y_test"]),
         "train_counts": np.bincount(y, minlength=len(fer2013.CLASSES)).tolist(),
         **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy),
-            "filter_classifier": "fer2013" if classifier_filtered(strategy) else None}
+            "filter_classifier": "fer2013" if classifier_filtered(strategy) else None,
+            "latent_scale": latent_scale(strategy)}
            if strategy.startswith("cgan") else {}),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "resample_seconds": resample_seconds,
@@ -310,6 +325,11 @@ def cgan_note(runs: list[dict]) -> str:
             " -filtered: twice as many candidates drawn, and the half that the shipped FER-2013 classifier (trained"
             ' on the training split only) finds most typical of their class kept (`filter_classifier="fer2013"`).'
         )
+    if any(r.get("latent_scale", 1.0) != 1.0 for r in cgan):
+        note += (
+            " -latent-S: the generator's noise drawn with standard deviation S instead of 1 (`latent_scale=S`),"
+            " for more varied, less typical faces."
+        )
     return note
 
 
@@ -372,8 +392,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train", required=True, help="FER-2013 training split (train.npz or any fer2013.load source)")
     parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
     parser.add_argument("--strategies", nargs="+", type=check_strategy, default=list(STRATEGIES), metavar="STRATEGY",
-                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)}, cgan-ratio-R, cgan-filtered "
-                        "and cgan-filtered-ratio-R")
+                        help=f"balancing strategies to compare, from {', '.join(STRATEGIES)} and the cgan variants "
+                        "cgan[-filtered][-ratio-R][-latent-S]")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="random seeds, one run of each strategy per seed")
     parser.add_argument("--steps", type=int, default=1600, help="optimiser steps per run, the same for every strategy")
     parser.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")

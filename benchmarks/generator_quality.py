@@ -6,11 +6,14 @@ space of the shipped FER-2013 classifier, and checks memorisation against the tr
 ``--reference`` adds real training images scored as if they were generated: the values a
 perfect generator would get with the same sample sizes. ``LABEL=SOURCE`` names a generator in
 the tables (``paper=runs/paper/generator``); with two or more, a summary table of the per-class
-means (and the training time recorded in each generator's model card) comes first. Prints Markdown tables headed by the
-command, date and machine; ``--docs`` writes them into a marked section of docs/benchmarks.md.
+means (and the training time recorded in each generator's model card) comes first. ``--latent-scales 1 1.5``
+scores each generator with noise of each standard deviation (``latent_scale``; rows "LABEL, latent ×S").
+Prints Markdown tables headed by the command, date and machine; ``--docs`` writes them into a marked section
+of docs/benchmarks.md.
 
     python benchmarks/generator_quality.py fer2013-cgan --test public_test.npz --train train.npz \\
-        [--reference] [--cas-epochs 5] [--n-per-class N] [--seed 0] [--docs docs/benchmarks.md]
+        [--reference] [--cas-epochs 5] [--n-per-class N] [--latent-scales 1 1.5] [--seed 0] \\
+        [--docs docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-per-class", type=int, default=None, help="default: as many as the test split holds")
     parser.add_argument("--cas-epochs", type=int, default=5, help="0 skips the classification accuracy score")
     parser.add_argument("--reference", action="store_true", help="also score real training images")
+    parser.add_argument("--latent-scales", nargs="+", type=float, default=[1.0], metavar="S",
+                        help="standard deviations of the generators' noise to score each generator at (default: 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--docs", default=None, help="Markdown file whose generator-quality section is replaced")
@@ -97,6 +102,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.reference and not args.train:
         parser.error("--reference needs --train")
+    bad = [s for s in args.latent_scales if not np.isfinite(s) or s <= 0]
+    if bad:
+        parser.error(f"--latent-scales must be finite numbers above 0. Got {bad[0]:g}.")
 
     extractor = load_fer_classifier(args.extractor)
     X_test, y_test = fer2013.load(args.test, split="public_test")
@@ -126,13 +134,17 @@ def main(argv=None) -> int:
         name, sep, source = spec.partition("=")
         if not sep or Path(spec).exists():  # a folder whose name holds "=" is a source, not a label
             name = source = spec
-        start = time.perf_counter()
-        results = evaluate_generator(source, X_test, y_test, n_per_class=args.n_per_class, X_train=X_train, **common)
-        seconds = time.perf_counter() - start
-        results["training"] = training_summary(source)
-        sections.append(format_markdown(results, title=f"{name} ({seconds:.0f} s)"))
-        everything[name] = results
-        print(sections[-1] + "\n", flush=True)
+        for scale in dict.fromkeys(args.latent_scales):
+            row = name if scale == 1.0 else f"{name}, latent ×{scale:g}"
+            start = time.perf_counter()
+            results = evaluate_generator(
+                source, X_test, y_test, n_per_class=args.n_per_class, X_train=X_train, latent_scale=scale, **common
+            )
+            seconds = time.perf_counter() - start
+            results["training"] = training_summary(source)
+            sections.append(format_markdown(results, title=f"{row} ({seconds:.0f} s)"))
+            everything[row] = results
+            print(sections[-1] + "\n", flush=True)
     if args.reference:
         counts = [args.n_per_class or int((y_test == c).sum()) for c in range(len(fer2013.CLASSES))]
         X_ref, y_ref = reference_samples(X_train, y_train, counts, args.seed)

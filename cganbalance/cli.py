@@ -95,10 +95,10 @@ def _sample(args) -> int:
     g = from_pretrained(args.generator)
     out = Path(args.out)
     if out.suffix == ".png":
-        sample_grid(g, out, n_per_class=args.n_per_class, random_state=args.seed)
+        sample_grid(g, out, n_per_class=args.n_per_class, random_state=args.seed, latent_scale=args.latent_scale)
     elif out.suffix == ".npz":
         labels = np.repeat(np.arange(g.n_classes), args.n_per_class)
-        images = g.to_numpy(g.generate(labels, random_state=args.seed))
+        images = g.to_numpy(g.generate(labels, random_state=args.seed, latent_scale=args.latent_scale))
         np.savez_compressed(out, images=images, labels=labels, classes=np.array(g.classes))
     else:
         raise ValueError(f"--out must end in .png or .npz. Got {str(out)!r} instead.")
@@ -211,12 +211,25 @@ def _evaluate(args) -> int:
         X_train=train,
         cas_epochs=args.cas_epochs or None,
         random_state=args.seed,
+        latent_scale=args.latent_scale,
     )
     print(format_markdown(results, title=f"{args.generator} on {Path(args.data).name} ({len(images):,} images)"))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
         print(f"\nWrote {args.json}")
     return 0
+
+
+def _latent_scale(text: str) -> float:
+    from .nets import check_latent_scale
+
+    try:
+        return check_latent_scale(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0. Got {text!r} instead") from None
+
+
+_LATENT_SCALE_HELP = "standard deviation of the generator's noise (default: 1, as trained; above 1: more varied faces)"
 
 
 def _positive_int(text: str) -> int:
@@ -270,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="grid.png or samples.npz")
     s.add_argument("--n-per-class", type=_positive_int, default=8, help="images per class (at least 1)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--latent-scale", type=_latent_scale, default=1.0, help=_LATENT_SCALE_HELP)
     s.set_defaults(func=_sample)
 
     p = sub.add_parser("push", help="upload a generator to the Hugging Face Hub")
@@ -292,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n-per-class", type=int, default=None, help="default: as many as DATA holds of each class")
     e.add_argument("--cas-epochs", type=int, default=0, help="train a classifier on generated faces only (CAS)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--latent-scale", type=_latent_scale, default=1.0, help=_LATENT_SCALE_HELP)
     e.add_argument("--json", default=None, help="also write the full results as JSON")
     e.set_defaults(func=_evaluate)
     return parser

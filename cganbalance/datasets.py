@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision.datasets import VisionDataset
 
 from .hub import from_pretrained
-from .nets import Generator
+from .nets import Generator, check_latent_scale
 from .over_sampling import _channels_first
 from .training import resolve_device
 
@@ -393,6 +393,9 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
     image_key, label_key : str, optional
         Keys of dict items; by default the Hugging Face ``Image`` / ``ClassLabel`` columns, or
         ``"image"`` / ``"label"``.
+    latent_scale : float, default=1.0
+        Standard deviation of the generator's noise; above 1 gives more varied, less typical
+        images (see :class:`~cganbalance.CGANOverSampler`).
 
     Attributes
     ----------
@@ -445,8 +448,10 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         value_range=None,
         image_key: str | None = None,
         label_key: str | None = None,
+        latent_scale: float = 1.0,
     ):
         super().__init__(root=None, transform=transform, target_transform=target_transform)
+        self.latent_scale = check_latent_scale(latent_scale)
         self.dataset = dataset
         self.random_state = random_state
         self._setup_balance(dataset, generator, sampling_strategy, image_key, label_key)
@@ -481,7 +486,9 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
     def _synthetic_item(self, j: int):
         label = int(self._synthetic_targets[j])
         noise = _torch_generator(self._seed, j)
-        x = self.generator.generate([int(self._to_generator[label])], random_state=noise)[0]
+        x = self.generator.generate(
+            [int(self._to_generator[label])], random_state=noise, latent_scale=self.latent_scale
+        )[0]
         return self._form.from_generated(x), _label_like(label, self._label_reference)
 
     @property
@@ -563,7 +570,7 @@ class BalancedLoader(_Balance):
         Where batches and generation live. Default: the generator's device.
     random_state : int, numpy.random.RandomState or None
         Seed of the order and the noise. None draws a fresh seed at construction.
-    value_range, image_key, label_key
+    value_range, image_key, label_key, latent_scale
         As for :class:`SyntheticBalancedDataset`.
     **loader_kwargs
         Passed to the ``DataLoader`` that reads the real items (``num_workers``,
@@ -598,8 +605,10 @@ class BalancedLoader(_Balance):
         value_range=None,
         image_key: str | None = None,
         label_key: str | None = None,
+        latent_scale: float = 1.0,
         **loader_kwargs,
     ):
+        self.latent_scale = check_latent_scale(latent_scale)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"`batch_size` must be a positive int. Got {batch_size!r} instead.")
         for name in ("batch_sampler", "sampler", "shuffle", "batch_size", "collate_fn", "drop_last"):
@@ -652,6 +661,8 @@ class BalancedLoader(_Balance):
         g = self.generator
         y = torch.as_tensor(self._to_generator[labels], dtype=torch.long, device=self.device)
         z = torch.randn(len(y), g.latent_dim, generator=noise, device=self.device)
+        if self.latent_scale != 1.0:
+            z = z * self.latent_scale
         was_training = g.training
         g.eval()
         try:

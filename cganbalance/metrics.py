@@ -700,6 +700,7 @@ def evaluate_generator(
     kid_subsets: int = 100,
     random_state=0,
     batch_size: int = 512,
+    latent_scale: float = 1.0,
 ) -> dict:
     """Draw samples of every class from ``generator`` and compute :func:`evaluate_samples`.
 
@@ -723,11 +724,14 @@ def evaluate_generator(
         See :func:`evaluate_samples`.
     random_state : int, numpy.random.RandomState or None
         Seeds the noise and every subsampling.
+    latent_scale : float
+        Standard deviation of the generator's noise (see :meth:`Generator.generate
+        <cganbalance.nets.Generator.generate>`).
 
     Returns
     -------
     dict
-        As :func:`evaluate_samples`, plus ``n_per_class`` in ``settings``.
+        As :func:`evaluate_samples`, plus ``n_per_class`` and ``latent_scale`` in ``settings``.
 
     Examples
     --------
@@ -737,7 +741,9 @@ def evaluate_generator(
     >>> print(format_markdown(evaluate_generator("fer2013-cgan", X, y)))  # doctest: +SKIP
     """
     from .hub import from_pretrained
+    from .nets import check_latent_scale
 
+    latent_scale = check_latent_scale(latent_scale)
     generator = from_pretrained(generator)
     x_real = to_model_input(X_real)
     y_true = _labels(y_real, len(x_real), "y_real")
@@ -757,7 +763,12 @@ def evaluate_generator(
     rng = check_random_state(random_state)
     y_gen = np.repeat(np.arange(len(names)), counts)
     requested = [names[i] for i in y_gen] if classes is not None else y_gen
-    images = generator.generate(requested, random_state=int(rng.randint(np.iinfo(np.int32).max)), batch_size=batch_size)
+    images = generator.generate(
+        requested,
+        random_state=int(rng.randint(np.iinfo(np.int32).max)),
+        batch_size=batch_size,
+        latent_scale=latent_scale,
+    )
     results = evaluate_samples(
         _quantise(images),
         y_gen,
@@ -773,6 +784,7 @@ def evaluate_generator(
         batch_size=batch_size,
     )
     results["settings"]["n_per_class"] = n_per_class
+    results["settings"]["latent_scale"] = latent_scale
     return results
 
 

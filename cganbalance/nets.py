@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from numbers import Real
 from typing import Any, Sequence
 
 import numpy as np
@@ -79,6 +80,15 @@ class SeededDropout(nn.Module):
             return F.dropout(x, self.p, True)
         keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
         return x * keep / (1 - self.p)
+
+
+def check_latent_scale(value, name: str = "latent_scale") -> float:
+    """``value`` as a float if it is a finite number above 0; a clear error otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a positive number. Got {value!r} ({type(value).__name__}) instead.")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be a finite number above 0. Got {value!r} instead.")
+    return float(value)
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None, std: float = 0.02) -> None:
@@ -266,7 +276,7 @@ class Generator(
         return torch.as_tensor(values.astype(np.int64))
 
     @torch.inference_mode()
-    def generate(self, labels, random_state=None, batch_size: int = 512) -> torch.Tensor:
+    def generate(self, labels, random_state=None, batch_size: int = 512, latent_scale: float = 1.0) -> torch.Tensor:
         """Generate one sample per entry of ``labels``.
 
         Parameters
@@ -277,6 +287,10 @@ class Generator(
             Seed for the noise; the same seed gives the same samples on the same device.
         batch_size : int
             Samples per forward pass.
+        latent_scale : float
+            Standard deviation of the noise (the generator was trained with 1). Above 1 spreads
+            the samples wider (more varied, less typical of their class); below 1 is the
+            truncation trick (more typical, less varied).
 
         Returns
         -------
@@ -286,6 +300,7 @@ class Generator(
         """
         from .training import make_torch_generator
 
+        latent_scale = check_latent_scale(latent_scale)
         labels = self._resolve_labels(labels)
         rng = make_torch_generator(random_state, device="cpu")
         was_training = self.training
@@ -294,8 +309,10 @@ class Generator(
         try:
             for start in range(0, len(labels), batch_size):
                 y = labels[start : start + batch_size]
-                z = torch.randn(len(y), self.latent_dim, generator=rng).to(self.device)
-                out.append(self.resize(self(z, y.to(self.device))).float().cpu())
+                z = torch.randn(len(y), self.latent_dim, generator=rng)
+                if latent_scale != 1.0:
+                    z = z * latent_scale
+                out.append(self.resize(self(z.to(self.device), y.to(self.device))).float().cpu())
         finally:
             self.train(was_training)
         if not out:

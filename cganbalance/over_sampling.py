@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
-from .nets import Discriminator, Generator, init_weights
+from .nets import Discriminator, Generator, check_latent_scale, init_weights
 from .presets import build_networks, epochs_for, preset_spec, train_config
 from .training import (
     CHECKPOINT_NAME,
@@ -139,6 +139,13 @@ class CGANOverSampler(BaseOverSampler):
         A cap keeps a rare class anchored in real data when its generated samples are less
         varied than real ones. ``None`` (default) makes every new sample synthetic.
 
+    latent_scale : float, default=1.0
+        Standard deviation of the noise the generator samples from (it was trained with 1).
+        Above 1 spreads the synthetic samples wider: more varied and less typical of their
+        class, which keeps a classifier trained on them from learning only a class's most
+        typical look. Below 1 is the truncation trick (more typical, less varied). Training is
+        unaffected. See :doc:`/user-guide/images` for its measured effect on FER-2013.
+
     generator : str, path or :class:`~cganbalance.nets.Generator`, default=None
         A pretrained generator to use instead of training one: an alias such as
         ``"fer2013-cgan"``, a local directory, a Hub repo id, or a generator object. Its class
@@ -229,6 +236,7 @@ class CGANOverSampler(BaseOverSampler):
         "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
         "filter_classifier": [StrOptions({"fer2013"}), HasMethods(["predict_proba"]), None],
         "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None],
+        "latent_scale": [Interval(Real, 0, None, closed="neither")],
         "generator": [str, os.PathLike, Generator, None],
         "fine_tune": ["boolean"],
         "device": [str, torch.device],
@@ -253,6 +261,7 @@ class CGANOverSampler(BaseOverSampler):
         filter_keep=0.5,
         filter_classifier=None,
         max_synthetic_ratio=None,
+        latent_scale=1.0,
         generator=None,
         fine_tune=False,
         device="auto",
@@ -273,6 +282,7 @@ class CGANOverSampler(BaseOverSampler):
         self.filter_keep = filter_keep
         self.filter_classifier = filter_classifier
         self.max_synthetic_ratio = max_synthetic_ratio
+        self.latent_scale = latent_scale
         self.generator = generator
         self.fine_tune = fine_tune
         self.device = device
@@ -597,6 +607,7 @@ class CGANOverSampler(BaseOverSampler):
         cls_index = int(self._label_index[cls_pos])
         can_rank = d is not None or scorer is not None
         keep = self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0
+        latent_scale = check_latent_scale(self.latent_scale)  # may be set after fit
         n_candidates = n if keep >= 1.0 else math.ceil(n / keep)
         g.eval()
         if d is not None:
@@ -605,7 +616,10 @@ class CGANOverSampler(BaseOverSampler):
         for start in range(0, n_candidates, batch_size):
             m = min(batch_size, n_candidates - start)
             labels = torch.full((m,), cls_index, dtype=torch.long, device=self.device_)
-            z = torch.randn(m, g.latent_dim, generator=rng).to(self.device_)
+            z = torch.randn(m, g.latent_dim, generator=rng)
+            if latent_scale != 1.0:
+                z = z * latent_scale
+            z = z.to(self.device_)
             x = g(z, labels)
             out = g.resize(x).float()
             if keep < 1.0:

@@ -18,11 +18,16 @@ def _pyplot():
     return plt
 
 
-def sample_grid(generator, path, n_per_class: int = 8, random_state=0, title: str | None = None) -> Path:
-    """Save a PNG grid of generated images: one row per class, labelled with the class name."""
+def sample_grid(
+    generator, path, n_per_class: int = 8, random_state=0, title: str | None = None, latent_scale: float = 1.0
+) -> Path:
+    """Save a PNG grid of generated images: one row per class, labelled with the class name.
+
+    ``latent_scale`` is the standard deviation of the noise (see ``Generator.generate``).
+    """
     plt = _pyplot()
     labels = np.repeat(np.arange(generator.n_classes), n_per_class)
-    images = generator.to_numpy(generator.generate(labels, random_state=random_state))
+    images = generator.to_numpy(generator.generate(labels, random_state=random_state, latent_scale=latent_scale))
     rows, cols = generator.n_classes, n_per_class
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1.2, rows * 0.9 + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from cganbalance import CGANOverSampler, Generator, from_pretrained
 
@@ -98,6 +99,20 @@ def test_generate_bad_labels(labels, error, match):
     g = Generator(n_classes=3, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4, 4, 4], classes=["a", "b", "c"])
     with pytest.raises(error, match=match):
         g.generate(labels)
+
+
+def test_generate_latent_scale_multiplies_the_noise():
+    from cganbalance.training import make_torch_generator
+
+    g = Generator(n_classes=3, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4, 4, 4]).eval()
+    labels = torch.tensor([0, 1, 2, 2])
+    z = torch.randn(4, 4, generator=make_torch_generator(0, device="cpu"))
+    with torch.no_grad():
+        expected = g.resize(g(z * 2.5, labels))
+    torch.testing.assert_close(g.generate(labels, random_state=0, latent_scale=2.5), expected)
+    assert torch.equal(g.generate(labels, random_state=0, latent_scale=1), g.generate(labels, random_state=0))
+    with pytest.raises(ValueError, match=r"`latent_scale` must be a finite number above 0. Got -1"):
+        g.generate(labels, latent_scale=-1)
 
 
 def test_from_pretrained_bad_names(tmp_path):

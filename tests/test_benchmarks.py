@@ -136,6 +136,10 @@ def test_downstream_resample_gives_balanced_uint8_faces(fer_files):
         return logits.softmax(1)[torch.arange(len(logits)), torch.as_tensor(y_res[new])].mean().item()
 
     assert confidence(X_f, y_f) > confidence(X_all, y_all)
+    # cgan-latent-2: the same draw with noise of twice the spread
+    X_l, y_l, _ = downstream_fer.resample("cgan-latent-2", X, y, 0, generator=generator)
+    assert np.array_equal(y_l, y_all) and np.array_equal(X_l[: len(X)], X)
+    assert not np.array_equal(X_l[len(X) :], X_all[len(X) :])
 
 
 def test_downstream_strategy_names():
@@ -145,9 +149,15 @@ def test_downstream_strategy_names():
     assert downstream_fer.label("cgan", "runs/g2") == "cgan (g2)" and downstream_fer.label("SMOTE", "runs/g2") == "SMOTE"
     assert downstream_fer.classifier_filtered("cgan-filtered-ratio-2") and not downstream_fer.classifier_filtered("cgan")
     assert downstream_fer.synthetic_ratio("cgan-filtered-ratio-2") == 2.0
-    for bad in ("cgan-ratio-", "cgan-ratio-x", "smote", "cgan-ratio-1-filtered"):
-        with pytest.raises(argparse.ArgumentTypeError, match="cgan-ratio-R"):
+    assert downstream_fer.check_strategy("cgan-ratio-0.50-latent-1.50") == "cgan-ratio-0.5-latent-1.5"
+    assert downstream_fer.check_strategy("cgan-latent-1.0") == "cgan"  # the default scale has one name
+    assert downstream_fer.latent_scale("cgan-filtered-latent-2") == 2.0 and downstream_fer.latent_scale("cgan") == 1.0
+    assert downstream_fer.synthetic_ratio("cgan-ratio-0.5-latent-1.5") == 0.5
+    for bad in ("cgan-ratio-", "cgan-ratio-x", "smote", "cgan-ratio-1-filtered", "cgan-latent-1.5-ratio-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="cgan\\[-filtered\\]"):
             downstream_fer.check_strategy(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
+        downstream_fer.check_strategy("cgan-latent-0")
 
 
 def test_downstream_stratified_subset_keeps_every_class():
@@ -284,3 +294,19 @@ def test_generator_quality_compares_labelled_generators(fer_files, tmp_path, cap
     assert "works at 48×48" in rows[0]
     assert set(json.loads(out.read_text())) == {"first", "second"}
     assert text.index("**Summary**") < text.index("**first")
+
+
+def test_generator_quality_scores_each_latent_scale(fer_files, tmp_path, capsys):
+    import generator_quality
+
+    out = tmp_path / "quality.json"
+    base = [f"g={fer_files / 'generator'}", "--test", str(fer_files / "public_test.npz"), "--cas-epochs", "0",
+            "--n-per-class", "4", "--json", str(out)]
+    assert generator_quality.main([*base, "--latent-scales", "1", "2", "2"]) == 0
+    results = json.loads(out.read_text())
+    assert list(results) == ["g", "g, latent ×2"]  # a repeated scale is scored once
+    assert results["g, latent ×2"]["settings"]["latent_scale"] == 2.0 and results["g"]["settings"]["latent_scale"] == 1.0
+    assert results["g"]["mean"]["fid"] != results["g, latent ×2"]["mean"]["fid"]
+    with pytest.raises(SystemExit):
+        generator_quality.main([*base, "--latent-scales", "0"])
+    assert "--latent-scales must be finite numbers above 0. Got 0." in capsys.readouterr().err

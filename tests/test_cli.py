@@ -127,3 +127,15 @@ def test_bad_training_options_are_reported_before_the_data_is_read(tmp_path, cap
     err = capsys.readouterr().err
     assert "`augment` must be None or a comma-separated string" in err and "missing.npz" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_latent_scale_option(tmp_path, capsys):
+    for command in (["sample", "fer2013-cgan", "--out", str(tmp_path / "g.npz")], ["evaluate", "fer2013-cgan", "--data", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--latent-scale", "0"])
+        assert exc.value.code == 2 and "--latent-scale: must be a finite number above 0. Got '0'" in capsys.readouterr().err
+    out = tmp_path / "wide.npz"
+    assert main(["sample", "fer2013-cgan", "--out", str(out), "--n-per-class", "3", "--latent-scale", "2"]) == 0
+    assert main(["sample", "fer2013-cgan", "--out", str(tmp_path / "plain.npz"), "--n-per-class", "3"]) == 0
+    with np.load(out) as wide, np.load(tmp_path / "plain.npz") as plain:
+        assert wide["images"].shape == plain["images"].shape and not np.array_equal(wide["images"], plain["images"])

@@ -385,3 +385,37 @@ def test_balanced_loader_argument_errors(g16):
         BalancedLoader(base, g16, batch_size=0)
     with pytest.raises(TypeError, match="`sampler` cannot be passed"):
         BalancedLoader(base, g16, sampler=[0])
+
+
+def test_latent_scale_changes_only_the_synthetic_items(g16):
+    base = _tensor_dataset(LABELS)
+    plain = SyntheticBalancedDataset(base, g16, random_state=0)
+    tight = SyntheticBalancedDataset(base, g16, random_state=0, latent_scale=1e-4)
+    assert plain.latent_scale == 1.0 and tight.latent_scale == 1e-4
+    for i in range(plain.n_real):
+        assert _items_equal(plain[i], tight[i])
+    # near-zero noise: the synthetic items of a class are one image (up to pixel rounding); with noise of 1 they vary
+    def pixel_range(images):
+        x = torch.stack([torch.as_tensor(img) for img in images]).double()
+        return (x.amax(0) - x.amin(0)).max().item()
+
+    c_items = [i for i in tight.synthetic_indices if tight.targets[i] == 2]
+    assert len(c_items) == 5
+    assert pixel_range([tight[i][0] for i in c_items]) <= 1 < 20 < pixel_range([plain[i][0] for i in c_items])
+    loader = BalancedLoader(base, g16, batch_size=4, random_state=0, latent_scale=1e-4)
+    x, y = _epoch(loader)
+    real = base.tensors[0][base.tensors[1] == 2]
+    synthetic_c = [img for img, label in zip(x, y) if label == 2 and not any(torch.equal(img, r) for r in real)]
+    assert len(synthetic_c) == 5 and pixel_range(synthetic_c) <= 1
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
+                                          ("2", TypeError), (True, TypeError)])
+def test_latent_scale_bad_values(g16, value, error):
+    base = _tensor_dataset(LABELS)
+    with pytest.raises(error, match="`latent_scale`"):
+        SyntheticBalancedDataset(base, g16, latent_scale=value)
+    with pytest.raises(error, match="`latent_scale`"):
+        BalancedLoader(base, g16, latent_scale=value)
+    with pytest.raises(error, match="`latent_scale`"):
+        g16.generate([0], latent_scale=value)

@@ -466,6 +466,8 @@ def test_multilabel_rejected(tiny_tabular):
         ({"epochs": 0}, "'epochs' parameter"),
         ({"filter_keep": 1.5}, "'filter_keep' parameter"),
         ({"max_synthetic_ratio": -1}, "'max_synthetic_ratio' parameter"),
+        ({"latent_scale": 0}, "'latent_scale' parameter"),
+        ({"latent_scale": float("inf")}, "'latent_scale' parameter"),
         ({"device": 3}, "'device' parameter"),
     ],
 )
@@ -533,6 +535,34 @@ def test_pretrained_generator_used_as_is_and_fine_tuned(tiny_images):
     assert not torch.equal(tuned.generator_.fc.weight, g.fc.weight)
     assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())  # the caller's object is untouched
     assert not np.array_equal(X_res[60:], X_tuned[60:])
+
+
+def test_latent_scale_sets_the_spread_of_the_synthetic_samples(tiny_images):
+    from cganbalance import Generator
+    from cganbalance.nets import init_weights
+
+    X, y = tiny_images
+    g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4], classes=["0", "1", "2"])
+    init_weights(g, torch.Generator().manual_seed(0), std=0.3)
+
+    def synthetic(**params):
+        X_res, y_res = CGANOverSampler(generator=g, random_state=0, device="cpu", **params).fit_resample(X, y)
+        new = y_res[len(X) :] == 1  # one class, so the spread is within a class
+        return X_res[len(X) :][new].astype(np.float64)
+
+    default, one, wide, tight = synthetic(), synthetic(latent_scale=1.0), synthetic(latent_scale=3.0), synthetic(
+        latent_scale=1e-4
+    )
+    np.testing.assert_array_equal(default, one)  # 1 is exactly the default draw
+    spread = [x.std(0).mean() for x in (tight, one, wide)]
+    assert spread[0] < 1.0 < spread[1] < spread[2], spread  # near-zero noise: (almost) one image per class
+    # set after fit, it applies to sample() too, and is checked there
+    sampler = CGANOverSampler(generator=g, random_state=0, device="cpu").fit(X, y)
+    sampler.set_params(latent_scale=1e-4)
+    assert sampler.sample({1: 6}, random_state=0)[0].astype(np.float64).std(0).mean() < 1.0
+    sampler.set_params(latent_scale=0)
+    with pytest.raises(ValueError, match="`latent_scale` must be a finite number above 0. Got 0"):
+        sampler.sample({1: 2})
 
 
 # -- pickling -----------------------------------------------------------------------------------
