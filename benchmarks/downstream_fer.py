@@ -99,17 +99,22 @@ def key(strategy: str, seed: int) -> str:
 
 
 def check_strategy(name: str) -> str:
-    """``name`` if it is a known strategy or ``cgan-ratio-R``; an argparse error otherwise."""
+    """``name`` if it is a known strategy or a cgan variant (in one canonical spelling); an argparse error otherwise."""
     if name in STRATEGIES:
         return name
     match = CGAN_VARIANT.fullmatch(name)
     if match:  # one name per variant: cgan-ratio-1.0 is cgan-ratio-1, cgan-latent-1 is cgan
         ratio = f"-ratio-{float(match['ratio']):g}" if match["ratio"] else ""
         scale = float(match["latent"]) if match["latent"] else 1.0
-        if scale <= 0:
-            raise argparse.ArgumentTypeError(f"the latent scale of {name!r} must be above 0")
+        if not 0 < scale <= 10:
+            raise argparse.ArgumentTypeError(f"the latent scale of {name!r} must be in (0, 10]")
         latent = f"-latent-{scale:g}" if scale != 1.0 else ""
-        return f"cgan{match['filtered'] or ''}{ratio}{latent}"
+        canonical = f"cgan{match['filtered'] or ''}{ratio}{latent}"
+        parsed = CGAN_VARIANT.fullmatch(canonical)
+        if parsed is None or synthetic_ratio(canonical) != (float(match["ratio"]) if match["ratio"] else None) \
+                or latent_scale(canonical) != scale:
+            raise argparse.ArgumentTypeError(f"{name!r}: give R and S with at most 6 significant digits, without exponents")
+        return canonical
     raise argparse.ArgumentTypeError(
         f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R][-latent-S]. Got {name!r}."
     )

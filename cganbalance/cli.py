@@ -213,7 +213,8 @@ def _evaluate(args) -> int:
         random_state=args.seed,
         latent_scale=args.latent_scale,
     )
-    print(format_markdown(results, title=f"{args.generator} on {Path(args.data).name} ({len(images):,} images)"))
+    scale = f", latent ×{args.latent_scale:g}" if args.latent_scale != 1.0 else ""
+    print(format_markdown(results, title=f"{args.generator}{scale} on {Path(args.data).name} ({len(images):,} images)"))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
         print(f"\nWrote {args.json}")
@@ -226,10 +227,13 @@ def _latent_scale(text: str) -> float:
     try:
         return check_latent_scale(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0. Got {text!r} instead") from None
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 10]. Got {text!r} instead") from None
 
 
-_LATENT_SCALE_HELP = "standard deviation of the generator's noise (default: 1, as trained; above 1: more varied faces)"
+_LATENT_SCALE_HELP = (
+    "standard deviation of the generator's noise, in (0, 10] (default: 1, as trained; "
+    "above 1 more varied samples, below 1 more typical ones)"
+)
 
 
 def _positive_int(text: str) -> int:
@@ -283,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="grid.png or samples.npz")
     s.add_argument("--n-per-class", type=_positive_int, default=8, help="images per class (at least 1)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--latent-scale", type=_latent_scale, default=1.0, help=_LATENT_SCALE_HELP)
+    s.add_argument("--latent-scale", type=_latent_scale, default=1.0, metavar="S", help=_LATENT_SCALE_HELP)
     s.set_defaults(func=_sample)
 
     p = sub.add_parser("push", help="upload a generator to the Hugging Face Hub")
@@ -306,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n-per-class", type=int, default=None, help="default: as many as DATA holds of each class")
     e.add_argument("--cas-epochs", type=int, default=0, help="train a classifier on generated faces only (CAS)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--latent-scale", type=_latent_scale, default=1.0, help=_LATENT_SCALE_HELP)
+    e.add_argument("--latent-scale", type=_latent_scale, default=1.0, metavar="S", help=_LATENT_SCALE_HELP)
     e.add_argument("--json", default=None, help="also write the full results as JSON")
     e.set_defaults(func=_evaluate)
     return parser

@@ -394,8 +394,8 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         Keys of dict items; by default the Hugging Face ``Image`` / ``ClassLabel`` columns, or
         ``"image"`` / ``"label"``.
     latent_scale : float, default=1.0
-        Standard deviation of the generator's noise; above 1 gives more varied, less typical
-        images (see :class:`~cganbalance.CGANOverSampler`).
+        Standard deviation of the generator's noise, in ``(0, 10]``; above 1 gives more varied,
+        less typical images (see :class:`~cganbalance.CGANOverSampler`).
 
     Attributes
     ----------
@@ -501,7 +501,10 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         return (index if index >= 0 else index + len(self)) >= self.n_real
 
     def extra_repr(self) -> str:
-        return f"Real items: {self.n_real}\nSynthetic items: {self.n_synthetic}\nSampling strategy: {self.sampling_strategy!r}"
+        return (
+            f"Real items: {self.n_real}\nSynthetic items: {self.n_synthetic}\n"
+            f"Sampling strategy: {self.sampling_strategy!r}\nLatent scale: {self.latent_scale:g}"
+        )
 
 
 class _RealItems(Dataset):

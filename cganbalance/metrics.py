@@ -724,9 +724,8 @@ def evaluate_generator(
         See :func:`evaluate_samples`.
     random_state : int, numpy.random.RandomState or None
         Seeds the noise and every subsampling.
-    latent_scale : float
-        Standard deviation of the generator's noise (see :meth:`Generator.generate
-        <cganbalance.nets.Generator.generate>`).
+    latent_scale : float, default=1.0
+        Standard deviation of the generator's noise; see :meth:`~cganbalance.nets.Generator.generate`.
 
     Returns
     -------

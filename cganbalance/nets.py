@@ -82,12 +82,18 @@ class SeededDropout(nn.Module):
         return x * keep / (1 - self.p)
 
 
+#: Largest ``latent_scale`` accepted: beyond a few standard deviations a generator's outputs saturate.
+MAX_LATENT_SCALE = 10.0
+
+
 def check_latent_scale(value, name: str = "latent_scale") -> float:
-    """``value`` as a float if it is a finite number above 0; a clear error otherwise."""
+    """``value`` as a float if it is a number in ``(0, MAX_LATENT_SCALE]``; a clear error otherwise."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a positive number. Got {value!r} ({type(value).__name__}) instead.")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a finite number above 0. Got {value!r} instead.")
+        raise TypeError(
+            f"`{name}` must be a number in (0, {MAX_LATENT_SCALE:g}]. Got {value!r} ({type(value).__name__}) instead."
+        )
+    if not (0 < value <= MAX_LATENT_SCALE):  # also refuses NaN
+        raise ValueError(f"`{name}` must be a number in (0, {MAX_LATENT_SCALE:g}]. Got {value!r} instead.")
     return float(value)
 
 
@@ -287,10 +293,10 @@ class Generator(
             Seed for the noise; the same seed gives the same samples on the same device.
         batch_size : int
             Samples per forward pass.
-        latent_scale : float
-            Standard deviation of the noise (the generator was trained with 1). Above 1 spreads
-            the samples wider (more varied, less typical of their class); below 1 is the
-            truncation trick (more typical, less varied).
+        latent_scale : float, default=1.0
+            Standard deviation of the noise, in ``(0, 10]`` (the generator was trained with 1).
+            Above 1 spreads the samples wider (more varied, less typical of their class); below
+            1 narrows them (more typical, less varied), like the truncation trick.
 
         Returns
         -------

@@ -23,7 +23,7 @@ def sample_grid(
 ) -> Path:
     """Save a PNG grid of generated images: one row per class, labelled with the class name.
 
-    ``latent_scale`` is the standard deviation of the noise (see ``Generator.generate``).
+    ``latent_scale`` (default 1.0) is the standard deviation of the noise (see ``Generator.generate``).
     """
     plt = _pyplot()
     labels = np.repeat(np.arange(generator.n_classes), n_per_class)

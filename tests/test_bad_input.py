@@ -111,7 +111,7 @@ def test_generate_latent_scale_multiplies_the_noise():
         expected = g.resize(g(z * 2.5, labels))
     torch.testing.assert_close(g.generate(labels, random_state=0, latent_scale=2.5), expected)
     assert torch.equal(g.generate(labels, random_state=0, latent_scale=1), g.generate(labels, random_state=0))
-    with pytest.raises(ValueError, match=r"`latent_scale` must be a finite number above 0. Got -1"):
+    with pytest.raises(ValueError, match=r"`latent_scale` must be a number in \(0, 10\]. Got -1"):
         g.generate(labels, latent_scale=-1)
 
 

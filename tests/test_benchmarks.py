@@ -156,8 +156,12 @@ def test_downstream_strategy_names():
     for bad in ("cgan-ratio-", "cgan-ratio-x", "smote", "cgan-ratio-1-filtered", "cgan-latent-1.5-ratio-1"):
         with pytest.raises(argparse.ArgumentTypeError, match="cgan\\[-filtered\\]"):
             downstream_fer.check_strategy(bad)
-    with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
-        downstream_fer.check_strategy("cgan-latent-0")
+    for bad in ("cgan-latent-0", "cgan-latent-11"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"must be in \(0, 10\]"):
+            downstream_fer.check_strategy(bad)
+    for unrepresentable in ("cgan-latent-0.0000001", "cgan-latent-1.0000001", "cgan-ratio-1234567"):
+        with pytest.raises(argparse.ArgumentTypeError, match="at most 6 significant digits"):
+            downstream_fer.check_strategy(unrepresentable)
 
 
 def test_downstream_stratified_subset_keeps_every_class():

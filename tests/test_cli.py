@@ -133,9 +133,16 @@ def test_latent_scale_option(tmp_path, capsys):
     for command in (["sample", "fer2013-cgan", "--out", str(tmp_path / "g.npz")], ["evaluate", "fer2013-cgan", "--data", "x"]):
         with pytest.raises(SystemExit) as exc:
             main([*command, "--latent-scale", "0"])
-        assert exc.value.code == 2 and "--latent-scale: must be a finite number above 0. Got '0'" in capsys.readouterr().err
+        assert exc.value.code == 2 and "--latent-scale: must be a number in (0, 10]. Got '0'" in capsys.readouterr().err
     out = tmp_path / "wide.npz"
     assert main(["sample", "fer2013-cgan", "--out", str(out), "--n-per-class", "3", "--latent-scale", "2"]) == 0
     assert main(["sample", "fer2013-cgan", "--out", str(tmp_path / "plain.npz"), "--n-per-class", "3"]) == 0
     with np.load(out) as wide, np.load(tmp_path / "plain.npz") as plain:
         assert wide["images"].shape == plain["images"].shape and not np.array_equal(wide["images"], plain["images"])
+        # wider noise, more varied faces within each class
+        def spread(images):
+            return images.reshape(7, 3, -1).astype(float).std(1).mean()
+
+        assert spread(wide["images"]) > spread(plain["images"])
+    assert main(["sample", "fer2013-cgan", "--out", str(tmp_path / "wide.png"), "--latent-scale", "1.5"]) == 0
+    assert (tmp_path / "wide.png").stat().st_size > 1000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -410,12 +412,14 @@ def test_latent_scale_changes_only_the_synthetic_items(g16):
 
 
 @pytest.mark.parametrize("value, error", [(0, ValueError), (-1.0, ValueError), (float("nan"), ValueError),
-                                          ("2", TypeError), (True, TypeError)])
+                                          (float("inf"), ValueError), (10.5, ValueError), ("2", TypeError),
+                                          (True, TypeError)])
 def test_latent_scale_bad_values(g16, value, error):
     base = _tensor_dataset(LABELS)
-    with pytest.raises(error, match="`latent_scale`"):
+    match = rf"`latent_scale` must be a number in \(0, 10\]. Got {re.escape(repr(value))}"
+    with pytest.raises(error, match=match):
         SyntheticBalancedDataset(base, g16, latent_scale=value)
-    with pytest.raises(error, match="`latent_scale`"):
+    with pytest.raises(error, match=match):
         BalancedLoader(base, g16, latent_scale=value)
-    with pytest.raises(error, match="`latent_scale`"):
+    with pytest.raises(error, match=match):
         g16.generate([0], latent_scale=value)

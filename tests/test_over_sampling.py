@@ -467,7 +467,8 @@ def test_multilabel_rejected(tiny_tabular):
         ({"filter_keep": 1.5}, "'filter_keep' parameter"),
         ({"max_synthetic_ratio": -1}, "'max_synthetic_ratio' parameter"),
         ({"latent_scale": 0}, "'latent_scale' parameter"),
-        ({"latent_scale": float("inf")}, "'latent_scale' parameter"),
+        ({"latent_scale": 10.5}, "'latent_scale' parameter"),
+        ({"latent_scale": float("nan")}, "'latent_scale' parameter"),
         ({"device": 3}, "'device' parameter"),
     ],
 )
@@ -561,8 +562,25 @@ def test_latent_scale_sets_the_spread_of_the_synthetic_samples(tiny_images):
     sampler.set_params(latent_scale=1e-4)
     assert sampler.sample({1: 6}, random_state=0)[0].astype(np.float64).std(0).mean() < 1.0
     sampler.set_params(latent_scale=0)
-    with pytest.raises(ValueError, match="`latent_scale` must be a finite number above 0. Got 0"):
+    with pytest.raises(ValueError, match=r"`latent_scale` must be a number in \(0, 10\]. Got 0"):
         sampler.sample({1: 2})
+
+
+def test_latent_scale_leaves_training_alone_and_is_checked_before_it(tiny_images, monkeypatch):
+    X, y = tiny_images
+    plain, wide = img_sampler(epochs=2), img_sampler(epochs=2, latent_scale=2.0)
+    X_plain, _ = plain.fit_resample(X, y)
+    X_wide, _ = wide.fit_resample(X, y)
+    state = wide.generator_.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in plain.generator_.state_dict().items())  # same training
+    assert [h["g_loss"] for h in plain.history_] == [h["g_loss"] for h in wide.history_]
+    assert np.array_equal(X_plain[: len(X)], X_wide[: len(X)])
+    # a bool passes scikit-learn's Interval check; it is refused before any training
+    from cganbalance import training
+
+    monkeypatch.setattr(training.CGANTrainer, "fit", lambda *a, **k: pytest.fail("trained with a bad latent_scale"))
+    with pytest.raises(TypeError, match=r"`latent_scale` must be a number in \(0, 10\]. Got True \(bool\)"):
+        img_sampler(latent_scale=True).fit_resample(X, y)
 
 
 # -- pickling -----------------------------------------------------------------------------------
