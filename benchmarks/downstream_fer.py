@@ -21,6 +21,10 @@ gets no extra training. Strategies:
   ``filter_classifier="fer2013"``: twice the candidates are drawn and the half that the
   shipped FER-2013 classifier (trained on the training split only) finds most typical of their
   class are kept.
+- ``cgan-extra-E`` (e.g. ``cgan-extra-2000``): ``extra_synthetic=E``, the top-up made of
+  random copies of real images as ``RandomOverSampler`` makes it, then ``E`` synthetic images
+  added to every class, the majority too (``E`` with a decimal point: that fraction of the
+  largest class), so that real and synthetic images are each balanced across classes;
 - ``...-latent-S`` (e.g. ``cgan-latent-1.5``, ``cgan-ratio-0.5-latent-1.5``): any of these
   with ``latent_scale=S``, noise of standard deviation ``S`` (more varied faces above 1).
 
@@ -85,7 +89,8 @@ STRATEGIES = ("none", "class_weights", "RandomOverSampler", "SMOTE", "cgan")
 #: ``cgan-ratio-R``: the cGAN with at most R synthetic images per real one, the rest copies.
 #: ``cgan-filtered[-ratio-R]``: candidates also ranked by the shipped FER-2013 classifier.
 CGAN_VARIANT = re.compile(
-    r"cgan(?P<filtered>-filtered)?(?:-ratio-(?P<ratio>\d+(?:\.\d+)?))?(?:-latent-(?P<latent>\d+(?:\.\d+)?))?"
+    r"cgan(?P<filtered>-filtered)?(?:-ratio-(?P<ratio>\d+(?:\.\d+)?))?(?:-extra-(?P<extra>\d+(?:\.\d+)?))?"
+    r"(?:-latent-(?P<latent>\d+(?:\.\d+)?))?"
 )
 DEFAULT_GENERATOR = "fer2013-cgan"
 #: Per-class scores shown in the table (the two rarest FER-2013 emotions).
@@ -109,14 +114,17 @@ def check_strategy(name: str) -> str:
         if not 0 < scale <= 10:
             raise argparse.ArgumentTypeError(f"the latent scale of {name!r} must be in (0, 10]")
         latent = f"-latent-{scale:g}" if scale != 1.0 else ""
-        canonical = f"cgan{match['filtered'] or ''}{ratio}{latent}"
+        if match["ratio"] and match["extra"]:
+            raise argparse.ArgumentTypeError(f"{name!r}: -ratio-R and -extra-E cannot be combined")
+        extra = f"-extra-{extra_synthetic(name)}" if match["extra"] else ""
+        canonical = f"cgan{match['filtered'] or ''}{ratio}{extra}{latent}"
         parsed = CGAN_VARIANT.fullmatch(canonical)
         if parsed is None or synthetic_ratio(canonical) != (float(match["ratio"]) if match["ratio"] else None) \
-                or latent_scale(canonical) != scale:
+                or latent_scale(canonical) != scale or extra_synthetic(canonical) != extra_synthetic(name):
             raise argparse.ArgumentTypeError(f"{name!r}: give R and S with at most 6 significant digits, without exponents")
         return canonical
     raise argparse.ArgumentTypeError(
-        f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R][-latent-S]. Got {name!r}."
+        f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R|-extra-E][-latent-S]. Got {name!r}."
     )
 
 
@@ -130,6 +138,14 @@ def label(strategy: str, generator: str) -> str:
 def synthetic_ratio(strategy: str) -> float | None:
     match = CGAN_VARIANT.fullmatch(strategy)
     return float(match["ratio"]) if match and match["ratio"] else None
+
+
+def extra_synthetic(strategy: str) -> int | float | None:
+    """``-extra-E``: E synthetic faces per class (a whole number) or that fraction of the largest class (a decimal)."""
+    match = CGAN_VARIANT.fullmatch(strategy)
+    if not (match and match["extra"]):
+        return None
+    return float(match["extra"]) if "." in match["extra"] else int(match["extra"])
 
 
 def latent_scale(strategy: str) -> float:
@@ -192,6 +208,7 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.
             generator=generator,
             sampling_strategy="not majority",
             max_synthetic_ratio=synthetic_ratio(strategy),
+            extra_synthetic=extra_synthetic(strategy),
             filter_classifier="fer2013" if classifier_filtered(strategy) else None,
             latent_scale=latent_scale(strategy),
             random_state=seed,
@@ -251,6 +268,7 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         "n_test": len(data["y_test"]),
         "train_counts": np.bincount(y, minlength=len(fer2013.CLASSES)).tolist(),
         **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy),
+            "extra_synthetic": extra_synthetic(strategy),
             "filter_classifier": "fer2013" if classifier_filtered(strategy) else None,
             "latent_scale": latent_scale(strategy)}
            if strategy.startswith("cgan") else {}),
@@ -325,6 +343,12 @@ def cgan_note(runs: list[dict]) -> str:
             " -ratio-R: at most R synthetic faces per real one in each class, the rest of the top-up random copies"
             " of real faces (`max_synthetic_ratio=R`)."
         )
+    if any(r.get("extra_synthetic") is not None for r in cgan):
+        note += (
+            " -extra-E: the top-up made of random copies of real faces (as RandomOverSampler), then E synthetic faces"
+            " added to every class, the majority too (E with a decimal point: that fraction of the largest class;"
+            " `extra_synthetic=E`), so that real-looking and generated faces are both balanced."
+        )
     if any(r.get("filter_classifier") for r in cgan):
         note += (
             " -filtered: twice as many candidates drawn, and the half that the shipped FER-2013 classifier (trained"
@@ -398,7 +422,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
     parser.add_argument("--strategies", nargs="+", type=check_strategy, default=list(STRATEGIES), metavar="STRATEGY",
                         help=f"balancing strategies to compare, from {', '.join(STRATEGIES)} and the cgan variants "
-                        "cgan[-filtered][-ratio-R][-latent-S]")
+                        "cgan[-filtered][-ratio-R|-extra-E][-latent-S]")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="random seeds, one run of each strategy per seed")
     parser.add_argument("--steps", type=int, default=1600, help="optimiser steps per run, the same for every strategy")
     parser.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")

@@ -139,6 +139,19 @@ class CGANOverSampler(BaseOverSampler):
         A cap keeps a rare class anchored in real data when its generated samples are less
         varied than real ones. ``None`` (default) makes every new sample synthetic.
 
+    extra_synthetic : int, float or None, default=None
+        Balance with copies, then add synthetic samples to every class. The top-up that
+        ``sampling_strategy`` asks for is made of random copies of real samples, as
+        :class:`~imblearn.over_sampling.RandomOverSampler` makes it, and then every class
+        (also ones ``sampling_strategy`` leaves alone) gets the same number of synthetic
+        samples: this many (an int), or this fraction of the largest class after the top-up
+        (a float). Every class then holds as many real-looking samples as the others and as
+        many generated ones, so a classifier that can tell generated samples from real ones
+        cannot use that as a clue to the class. With a synthetic-only top-up it can: real
+        samples of a rare class are then rare among the real-looking ones, and on real test
+        data such a classifier predicts as if nothing had been over-sampled. Not combined with
+        ``max_synthetic_ratio``.
+
     latent_scale : float, default=1.0
         Standard deviation of the noise the generator samples from, in ``(0, 10]`` (it was
         trained with 1). Above 1 spreads the synthetic samples wider: more varied, less typical
@@ -238,6 +251,7 @@ class CGANOverSampler(BaseOverSampler):
         "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
         "filter_classifier": [StrOptions({"fer2013"}), HasMethods(["predict_proba"]), None],
         "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None],
+        "extra_synthetic": [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, None, closed="neither"), None],
         "latent_scale": [Interval(Real, 0, MAX_LATENT_SCALE, closed="right")],
         "generator": [str, os.PathLike, Generator, None],
         "fine_tune": ["boolean"],
@@ -263,6 +277,7 @@ class CGANOverSampler(BaseOverSampler):
         filter_keep=0.5,
         filter_classifier=None,
         max_synthetic_ratio=None,
+        extra_synthetic=None,
         latent_scale=1.0,
         generator=None,
         fine_tune=False,
@@ -284,6 +299,7 @@ class CGANOverSampler(BaseOverSampler):
         self.filter_keep = filter_keep
         self.filter_classifier = filter_classifier
         self.max_synthetic_ratio = max_synthetic_ratio
+        self.extra_synthetic = extra_synthetic
         self.latent_scale = latent_scale
         self.generator = generator
         self.fine_tune = fine_tune
@@ -362,17 +378,27 @@ class CGANOverSampler(BaseOverSampler):
     def _fit_generator(self, X, y) -> torch.Generator:
         """Validate, scale, and train (or load) the generator; returns the RNG for sampling."""
         check_latent_scale(self.latent_scale)  # bools pass sklearn's Interval; fail before training
+        if isinstance(self.extra_synthetic, bool):
+            raise TypeError(f"`extra_synthetic` must be an int >= 0, a float > 0 or None. Got {self.extra_synthetic!r}.")
+        if self.extra_synthetic is not None and self.max_synthetic_ratio is not None:
+            raise ValueError(
+                "`extra_synthetic` makes the whole top-up of copies; it cannot be combined with `max_synthetic_ratio`. "
+                f"Got extra_synthetic={self.extra_synthetic!r} and max_synthetic_ratio={self.max_synthetic_ratio!r}."
+            )
         layout = self._layout(X.shape[1])
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         counts = np.bincount(y_idx, minlength=len(self.classes_))
-        for label, n_new in self.sampling_strategy_.items():
+        self._n_extra = self._extra_per_class(counts)
+        for label in self.classes_:
+            n_new = self.sampling_strategy_.get(label, 0) + self._n_extra
             n_real = int(counts[np.searchsorted(self.classes_, label)])
             if n_new > 0 and n_real < MIN_SAMPLES_PER_CLASS:
                 raise ValueError(
                     f"Class {_py(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
                     "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
                 )
-        _check_output_size(sum(max(int(n), 0) for n in self.sampling_strategy_.values()) + len(X), X, "sampling_strategy")
+        n_out = len(X) + sum(max(int(n), 0) for n in self.sampling_strategy_.values()) + self._n_extra * len(counts)
+        _check_output_size(n_out, X, "extra_synthetic" if self._n_extra else "sampling_strategy")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
@@ -460,16 +486,34 @@ class CGANOverSampler(BaseOverSampler):
         proba = np.asarray(self.filter_classifier.predict_proba(rows))
         return torch.as_tensor(proba[:, column], dtype=torch.float32)
 
+    def _extra_per_class(self, counts: np.ndarray) -> int:
+        """Synthetic samples ``extra_synthetic`` adds to every class (0 without it)."""
+        extra = self.extra_synthetic
+        if extra is None:
+            return 0
+        if isinstance(extra, Integral):
+            return int(extra)
+        after = counts.copy()
+        for label, n_new in self.sampling_strategy_.items():
+            after[np.searchsorted(self.classes_, label)] += max(int(n_new), 0)
+        return math.floor(float(extra) * int(after.max()) + 1e-9)
+
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
         copy_rng = None
         X_new, y_new = [X], [y]
         self.n_generated_, self.n_copied_ = {}, {}
-        for label, n_new in self.sampling_strategy_.items():
+        todo = dict(self.sampling_strategy_)
+        if self._n_extra:  # every class gets the extra synthetic samples, also ones the strategy leaves alone
+            todo.update({c: 0 for c in self.classes_ if c not in todo})
+        for label, n_new in todo.items():
             real = np.flatnonzero(y == label)
             n_synthetic = int(max(n_new, 0))
             if self.max_synthetic_ratio is not None:
                 n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real) + 1e-9))
+            if self.extra_synthetic is not None:
+                n_synthetic = self._n_extra
+                n_new = int(max(n_new, 0)) + n_synthetic
             n_copies = int(max(n_new, 0)) - n_synthetic
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:

@@ -153,8 +153,13 @@ def test_downstream_strategy_names():
     assert downstream_fer.check_strategy("cgan-latent-1.0") == "cgan"  # the default scale has one name
     assert downstream_fer.latent_scale("cgan-filtered-latent-2") == 2.0 and downstream_fer.latent_scale("cgan") == 1.0
     assert downstream_fer.synthetic_ratio("cgan-ratio-0.5-latent-1.5") == 0.5
+    assert downstream_fer.check_strategy("cgan-extra-2000-latent-1.5") == "cgan-extra-2000-latent-1.5"
+    assert downstream_fer.extra_synthetic("cgan-extra-2000") == 2000 and downstream_fer.extra_synthetic("cgan-extra-0.25") == 0.25
+    assert downstream_fer.extra_synthetic("cgan") is None and downstream_fer.check_strategy("cgan-extra-0.250") == "cgan-extra-0.25"
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot be combined"):
+        downstream_fer.check_strategy("cgan-ratio-1-extra-100")
     for bad in ("cgan-ratio-", "cgan-ratio-x", "smote", "cgan-ratio-1-filtered", "cgan-latent-1.5-ratio-1"):
-        with pytest.raises(argparse.ArgumentTypeError, match="cgan\\[-filtered\\]"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"cgan\[-filtered\]\[-ratio-R\|-extra-E\]"):
             downstream_fer.check_strategy(bad)
     for bad in ("cgan-latent-0", "cgan-latent-11"):
         with pytest.raises(argparse.ArgumentTypeError, match=r"must be in \(0, 10\]"):

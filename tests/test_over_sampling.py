@@ -90,6 +90,46 @@ def test_max_synthetic_ratio_caps_synthetic_rows_and_copies_the_rest(tiny_tabula
     np.testing.assert_array_equal(tab_sampler(max_synthetic_ratio=10).fit_resample(X, y)[0], tab_sampler().fit_resample(X, y)[0])
 
 
+def test_extra_synthetic_balances_with_copies_then_adds_the_same_synthetic_count_to_every_class(tiny_tabular):
+    X, y = tiny_tabular  # counts {0: 72, 1: 36, 2: 12}
+
+    def is_copy(rows, labels):
+        return np.array([(np.abs(X[y == label] - row).sum(1) == 0).any() for row, label in zip(rows, labels)])
+
+    sampler = tab_sampler(extra_synthetic=10)
+    X_res, y_res = sampler.fit_resample(X, y)
+    np.testing.assert_array_equal(X_res[: len(X)], X)
+    assert Counter(y_res) == {0: 82, 1: 82, 2: 82}  # the majority gets synthetic rows too
+    assert sampler.n_generated_ == {0: 10, 1: 10, 2: 10} and sampler.n_copied_ == {0: 0, 1: 36, 2: 60}
+    assert sampler.sampling_strategy_ == {1: 36, 2: 60}  # the strategy's top-up, all copies
+    new, new_y = X_res[len(X) :], y_res[len(X) :]
+    copies = is_copy(new, new_y)
+    for label in (0, 1, 2):  # per class: real-looking rows equal in number, and the same synthetic count
+        assert (y == label).sum() + copies[new_y == label].sum() == 72 and (~copies[new_y == label]).sum() == 10
+    # a float is a fraction of the largest class after the top-up; 0 is plain random over-sampling
+    sampler_f = tab_sampler(extra_synthetic=0.25)
+    assert Counter(sampler_f.fit_resample(X, y)[1]) == {0: 90, 1: 90, 2: 90} and sampler_f.n_generated_[0] == 18
+    sampler0 = tab_sampler(extra_synthetic=0)
+    X0, y0 = sampler0.fit_resample(X, y)
+    assert Counter(y0) == {0: 72, 1: 72, 2: 72} and is_copy(X0[len(X) :], y0[len(X) :]).all()
+    # a strategy that leaves class 0 alone still gives it the extra synthetic rows
+    sampler_d = tab_sampler(extra_synthetic=4, sampling_strategy={2: 20})
+    assert Counter(sampler_d.fit_resample(X, y)[1]) == {0: 76, 1: 40, 2: 24} and sampler_d.n_copied_[2] == 8
+    np.testing.assert_array_equal(X_res, tab_sampler(extra_synthetic=10).fit_resample(X, y)[0])  # random_state
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"extra_synthetic": 5, "max_synthetic_ratio": 1.0}, ValueError, "cannot be combined with `max_synthetic_ratio`"),
+    ({"extra_synthetic": True}, TypeError, "`extra_synthetic` must be an int >= 0, a float > 0 or None. Got True"),
+    ({"extra_synthetic": -1}, ValueError, "'extra_synthetic' parameter"),
+    ({"extra_synthetic": 0.0}, ValueError, "'extra_synthetic' parameter"),
+])
+def test_extra_synthetic_bad_values(tiny_tabular, params, error, match):
+    X, y = tiny_tabular
+    with pytest.raises(error, match=match):
+        tab_sampler(**params).fit_resample(X, y)
+
+
 def test_max_synthetic_ratio_with_images(tiny_images):
     X, y = tiny_images
     counts = Counter(y)
