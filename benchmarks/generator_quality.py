@@ -127,6 +127,12 @@ def main(argv=None) -> int:
             'upwards for small classes (disgust: 56 test images); compare rows at equal sizes. "recognised" is the '
             'classifier\'s recall on generated images, "recognised (real)" on real test images (for comparison: clear, typical generated expressions can be recognised more often than real ones); '
             "diversity is the mean pairwise feature distance of generated over real images."
+            + (
+                ' Rows "…, latent ×S": the same generator sampled with noise of standard deviation S instead of 1 '
+                "(`latent_scale=S`)."
+                if any(scale != 1.0 for scale in args.latent_scales)
+                else ""
+            )
         ),
     ]
     sections, everything = [], {}
