@@ -249,7 +249,7 @@ def test_labels_map_to_generator_by_name(fer_generator, monkeypatch):
     monkeypatch.setattr(
         fer_generator,
         "generate",
-        lambda labels, random_state=None: asked.append(list(labels)) or generate(labels, random_state),
+        lambda labels, random_state=None, **kwargs: asked.append(list(labels)) or generate(labels, random_state, **kwargs),
     )
     # alphabetical classes: 4 = neutral (canonical 6), 6 = surprise (canonical 5)
     base = _PILDataset([0, 0, 0, 4, 6, 6], ALPHABETICAL)
