@@ -663,9 +663,7 @@ class BalancedLoader(_Balance):
     def _generate(self, labels: np.ndarray, noise: torch.Generator) -> torch.Tensor:
         g = self.generator
         y = torch.as_tensor(self._to_generator[labels], dtype=torch.long, device=self.device)
-        z = torch.randn(len(y), g.latent_dim, generator=noise, device=self.device)
-        if self.latent_scale != 1.0:
-            z = z * self.latent_scale
+        z = g.noise(len(y), noise, self.latent_scale)
         was_training = g.training
         g.eval()
         try:

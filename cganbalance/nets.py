@@ -281,6 +281,11 @@ class Generator(
             )
         return torch.as_tensor(values.astype(np.int64))
 
+    def noise(self, n: int, rng: torch.Generator, latent_scale: float = 1.0) -> torch.Tensor:
+        """``n`` noise vectors drawn from ``rng`` (on its device), with standard deviation ``latent_scale``."""
+        z = torch.randn(n, self.latent_dim, generator=rng, device=rng.device)
+        return z * latent_scale if latent_scale != 1.0 else z
+
     @torch.inference_mode()
     def generate(self, labels, random_state=None, batch_size: int = 512, latent_scale: float = 1.0) -> torch.Tensor:
         """Generate one sample per entry of ``labels``.
@@ -315,10 +320,8 @@ class Generator(
         try:
             for start in range(0, len(labels), batch_size):
                 y = labels[start : start + batch_size]
-                z = torch.randn(len(y), self.latent_dim, generator=rng)
-                if latent_scale != 1.0:
-                    z = z * latent_scale
-                out.append(self.resize(self(z.to(self.device), y.to(self.device))).float().cpu())
+                z = self.noise(len(y), rng, latent_scale).to(self.device)
+                out.append(self.resize(self(z, y.to(self.device))).float().cpu())
         finally:
             self.train(was_training)
         if not out:

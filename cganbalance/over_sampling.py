@@ -389,9 +389,8 @@ class CGANOverSampler(BaseOverSampler):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         counts = np.bincount(y_idx, minlength=len(self.classes_))
         self._n_extra = self._extra_per_class(counts)
-        for label in self.classes_:
+        for label, n_real in zip(self.classes_, counts.tolist()):
             n_new = self.sampling_strategy_.get(label, 0) + self._n_extra
-            n_real = int(counts[np.searchsorted(self.classes_, label)])
             if n_new > 0 and n_real < MIN_SAMPLES_PER_CLASS:
                 raise ValueError(
                     f"Class {_py(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
@@ -508,13 +507,14 @@ class CGANOverSampler(BaseOverSampler):
             todo.update({c: 0 for c in self.classes_ if c not in todo})
         for label, n_new in todo.items():
             real = np.flatnonzero(y == label)
-            n_synthetic = int(max(n_new, 0))
-            if self.max_synthetic_ratio is not None:
-                n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real) + 1e-9))
-            if self.extra_synthetic is not None:
-                n_synthetic = self._n_extra
-                n_new = int(max(n_new, 0)) + n_synthetic
-            n_copies = int(max(n_new, 0)) - n_synthetic
+            n_top_up = int(max(n_new, 0))
+            if self.extra_synthetic is not None:  # the top-up is all copies; the synthetic samples come on top
+                n_synthetic, n_copies = self._n_extra, n_top_up
+            else:
+                n_synthetic = n_top_up
+                if self.max_synthetic_ratio is not None:
+                    n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real) + 1e-9))
+                n_copies = n_top_up - n_synthetic
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:
                 samples = self._draw(int(np.searchsorted(self.classes_, label)), n_synthetic, rng)
@@ -663,10 +663,7 @@ class CGANOverSampler(BaseOverSampler):
         for start in range(0, n_candidates, batch_size):
             m = min(batch_size, n_candidates - start)
             labels = torch.full((m,), cls_index, dtype=torch.long, device=self.device_)
-            z = torch.randn(m, g.latent_dim, generator=rng)
-            if latent_scale != 1.0:
-                z = z * latent_scale
-            z = z.to(self.device_)
+            z = g.noise(m, rng, latent_scale).to(self.device_)
             x = g(z, labels)
             out = g.resize(x).float()
             if keep < 1.0:
