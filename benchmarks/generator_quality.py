@@ -33,6 +33,7 @@ from _docs import command, machine, write_section
 from cganbalance import fer2013
 from cganbalance.classifier import load_fer_classifier
 from cganbalance.metrics import evaluate_generator, evaluate_samples, format_markdown
+from cganbalance.nets import check_latent_scale
 
 BEGIN, END = "<!-- generator-quality:begin -->", "<!-- generator-quality:end -->"
 
@@ -102,9 +103,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.reference and not args.train:
         parser.error("--reference needs --train")
-    bad = [s for s in args.latent_scales if not np.isfinite(s) or s <= 0]
-    if bad:
-        parser.error(f"--latent-scales must be finite numbers above 0. Got {bad[0]:g}.")
+    for scale in args.latent_scales:  # the library's own check, before any model is loaded
+        try:
+            check_latent_scale(scale, "--latent-scales")
+        except ValueError as err:
+            parser.error(str(err))
 
     extractor = load_fer_classifier(args.extractor)
     X_test, y_test = fer2013.load(args.test, split="public_test")

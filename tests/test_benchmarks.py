@@ -316,6 +316,7 @@ def test_generator_quality_scores_each_latent_scale(fer_files, tmp_path, capsys)
     assert list(results) == ["g", "g, latent ×2"]  # a repeated scale is scored once
     assert results["g, latent ×2"]["settings"]["latent_scale"] == 2.0 and results["g"]["settings"]["latent_scale"] == 1.0
     assert results["g"]["mean"]["fid"] != results["g, latent ×2"]["mean"]["fid"]
-    with pytest.raises(SystemExit):
-        generator_quality.main([*base, "--latent-scales", "0"])
-    assert "--latent-scales must be finite numbers above 0. Got 0." in capsys.readouterr().err
+    for bad in ("0", "11", "nan"):
+        with pytest.raises(SystemExit):
+            generator_quality.main([*base, "--latent-scales", "1", bad])
+        assert f"`--latent-scales` must be a number in (0, 10]. Got {float(bad)!r} instead." in capsys.readouterr().err
