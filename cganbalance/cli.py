@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a FER-2013 generator")
     t.add_argument("data", help="FER-2013 source: fer2013.csv, icml_face_data.csv, train.csv, a Kaggle image folder or an .npz")
-    t.add_argument("--split", default="train", help="split to train on: train, public_test, private_test (default: train)")
+    t.add_argument("--split", default="train", help="split to train on: train, public_test, private_test, or test (both test splits) (default: train)")
     t.add_argument("--out", required=True, help="output folder (generator/, checkpoints/, samples/, losses.png)")
     t.add_argument("--preset", default="default", choices=["default", "paper"])
     t.add_argument("--epochs", type=int, default=None)

@@ -83,7 +83,7 @@ class CGANOverSampler(BaseOverSampler):
     learn what the data looks like), draws candidates for the classes that
     ``sampling_strategy`` tops up, keeps those its discriminator finds most convincing, and
     returns the original samples followed by the new ones (for each class, its synthetic
-    samples, then any copies of real ones that ``max_synthetic_ratio`` calls for).
+    samples, then any copies of real ones that ``max_synthetic_ratio`` or ``extra_synthetic`` call for).
 
     Parameters
     ----------
@@ -201,7 +201,8 @@ class CGANOverSampler(BaseOverSampler):
     ----------
     sampling_strategy_ : dict
         Number of new samples for each class topped up (synthetic, plus copies of real ones
-        with ``max_synthetic_ratio``).
+        with ``max_synthetic_ratio``; all copies with ``extra_synthetic``, whose synthetic
+        samples come on top).
 
     classes_ : ndarray
         Class labels seen in ``fit_resample``, in sorted order (index = generator label).
@@ -221,7 +222,7 @@ class CGANOverSampler(BaseOverSampler):
 
     n_copied_ : dict
         Number of copies of real samples returned for each class label (non-zero only with
-        ``max_synthetic_ratio``).
+        ``max_synthetic_ratio`` or ``extra_synthetic``).
 
     device_ : torch.device
         The device training and sampling ran on.

@@ -12,8 +12,8 @@
     6×6×256 map, transposed convolutions 128/64/32, a 3×3 output convolution; a spectral-norm
     discriminator 64/128/256 with an auxiliary classification head (AC-GAN), which learns the
     label conditioning much sooner than label channels; an exponential moving average of the
-    generator's weights. It trains 5.2× more images per second than ``"paper"`` on FER-2013
-    (152 against 29 on 2 CPU cores; see docs/benchmarks.md).
+    generator's weights. It trains 4.7× more images per second than ``"paper"`` on FER-2013
+    (182 against 39 on 2 CPU cores; see docs/benchmarks.md).
 ``"mlp"``
     Tabular rows: MLP generator and discriminator (128-128), label concatenated to the input.
 """

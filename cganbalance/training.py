@@ -29,7 +29,8 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 
 
 class TrainingDivergedError(RuntimeError):
-    """Training produced non-finite losses; the networks' outputs would be garbage."""
+    """Training diverged: a non-finite loss, or a discriminator that told real from generated samples
+    perfectly for a whole epoch (the generator then gets no useful gradient)."""
 
 
 def resolve_device(device="auto") -> torch.device:
