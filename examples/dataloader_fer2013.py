@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--test-split", default="public_test")
     parser.add_argument(
-        "--generator", default="fer2013-cgan", help="alias, folder or Hub repo id of a FER-2013 generator"
+        "--generator", default="fer2013-cgan-balanced", help="alias, folder or Hub repo id of a FER-2013 generator"
     )
     parser.add_argument(
         "--steps", type=int, default=None, help="optimiser steps per model (default: one balanced epoch)"
