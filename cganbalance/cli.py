@@ -26,7 +26,6 @@ def _train(args) -> int:
     from .hub import save_generator
     from .over_sampling import CGANOverSampler
     from .plots import loss_plot, sample_grid
-
     from .presets import train_config
 
     overrides = _train_overrides(args)
@@ -89,10 +88,10 @@ def _train_overrides(args) -> dict | None:
 def _sample(args) -> int:
     import numpy as np
 
-    from .hub import from_pretrained
+    from .hub import load_generator
     from .plots import sample_grid
 
-    g = from_pretrained(args.generator)
+    g = load_generator(args.generator)
     out = Path(args.out)
     if out.suffix == ".png":
         sample_grid(g, out, n_per_class=args.n_per_class, random_state=args.seed, latent_scale=args.latent_scale)
@@ -107,9 +106,9 @@ def _sample(args) -> int:
 
 
 def _push(args) -> int:
-    from .hub import from_pretrained, push_to_hub
+    from .hub import load_generator, push_to_hub
 
-    info = push_to_hub(from_pretrained(args.generator), args.repo_id, private=args.private)
+    info = push_to_hub(load_generator(args.generator), args.repo_id, private=args.private)
     print(f"Pushed to {args.repo_id}: {getattr(info, 'commit_url', info)}")
     return 0
 
@@ -193,10 +192,10 @@ def _demo(args) -> int:
 def _evaluate(args) -> int:
     """Per-class quality of a FER-2013 generator on held-out faces (see cganbalance.metrics)."""
     from . import fer2013
-    from .hub import from_pretrained
+    from .hub import load_generator
     from .metrics import evaluate_generator, format_markdown
 
-    generator = from_pretrained(args.generator)
+    generator = load_generator(args.generator)
     images, labels = fer2013.load(args.data, split=args.split)
     train = fer2013.load(args.train, split="train")[0] if args.train else None
     # FER-2013 labels are canonical; a generator that names its classes is matched by name.

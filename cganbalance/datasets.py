@@ -46,7 +46,7 @@ from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision.datasets import VisionDataset
 
-from .hub import from_pretrained
+from .hub import load_generator
 from .nets import Generator, check_latent_scale
 from .over_sampling import _channels_first
 from .training import resolve_device
@@ -297,7 +297,7 @@ class _Balance:
         if len(dataset) == 0:
             raise ValueError("`dataset` is empty.")
         self.image_key, self.label_key = _hf_keys(dataset, image_key, label_key)
-        self.generator = from_pretrained(generator)
+        self.generator = load_generator(generator)
         g = self.generator
         real_targets = _dataset_targets(dataset, self.image_key, self.label_key)
         if len(real_targets) != len(dataset):

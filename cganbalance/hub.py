@@ -297,10 +297,17 @@ def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **
     >>> g.generate(["happy", "disgust"], random_state=0).shape
     torch.Size([2, 1, 48, 48])
     """
+    return _load(name, "name", revision, map_location, hub_kwargs)
+
+
+def _load(name, parameter: str, revision, map_location, hub_kwargs) -> Generator:
+    """``from_pretrained``, with errors naming ``parameter`` (the caller's argument)."""
     if isinstance(name, Generator):
         return name
     if not isinstance(name, (str, os.PathLike)):
-        raise TypeError(f"`name` must be an alias, a directory or a Hub repo id. Got {type(name).__name__} instead.")
+        raise TypeError(
+            f"`{parameter}` must be an alias, a directory or a Hub repo id. Got {type(name).__name__} instead."
+        )
     key = os.fspath(name)
     if os.path.isdir(key):
         return load_folder(key, map_location=map_location)
@@ -316,17 +323,17 @@ def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **
     known = ", ".join(repr(a) for a in sorted(ALIASES))
     expected = f"a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}, a known alias ({known}) or a Hub repo id 'org/name'"
     if os.path.exists(key):
-        raise ValueError(f"`name={key!r}` is a file; expected {expected}.")
+        raise ValueError(f"`{parameter}={key!r}` is a file; expected {expected}.")
     import difflib
 
     close = difflib.get_close_matches(key, list(ALIASES), n=1, cutoff=0.6)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"`name={key!r}` is not an existing folder; expected {expected}.{hint}")
+    raise ValueError(f"`{parameter}={key!r}` is not an existing folder; expected {expected}.{hint}")
 
 
-def load_generator(spec) -> Generator:
-    """``from_pretrained`` for a sampler's ``generator`` parameter."""
-    return from_pretrained(spec)
+def load_generator(spec, parameter: str = "generator") -> Generator:
+    """``from_pretrained`` for a ``generator`` parameter: errors name that parameter."""
+    return _load(spec, parameter, None, "cpu", {})
 
 
 # -- saving ----------------------------------------------------------------------------------

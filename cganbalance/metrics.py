@@ -739,11 +739,11 @@ def evaluate_generator(
     >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
     >>> print(format_markdown(evaluate_generator("fer2013-cgan", X, y)))  # doctest: +SKIP
     """
-    from .hub import from_pretrained
+    from .hub import load_generator
     from .nets import check_latent_scale
 
     latent_scale = check_latent_scale(latent_scale)
-    generator = from_pretrained(generator)
+    generator = load_generator(generator)
     x_real = to_model_input(X_real)
     y_true = _labels(y_real, len(x_real), "y_real")
     if classes is None:

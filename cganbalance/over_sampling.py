@@ -18,7 +18,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
-from .nets import MAX_LATENT_SCALE, Discriminator, Generator, check_latent_scale, init_weights
+from .nets import (
+    MAX_LATENT_SCALE,
+    Discriminator,
+    Generator,
+    check_latent_scale,
+    init_weights,
+)
 from .presets import build_networks, epochs_for, preset_spec, train_config
 from .training import (
     CHECKPOINT_NAME,
@@ -587,10 +593,20 @@ class CGANOverSampler(BaseOverSampler):
         g = copy.deepcopy(load_generator(self.generator)).float().to(self.device_)  # float32: half weights on a CPU are slow or unsupported
         self._label_index = _match_classes(self.classes_, g.classes)
         expected = list(data.shape[1:])
-        if list(g.output_shape) != expected:
+        made = list(g.output_shape)
+        if made != expected:
+            if len(expected) == 1:
+                got = f"rows of {expected[0]:,} values"
+                if len(made) == 3 and math.prod(made) == expected[0]:
+                    shape = tuple(made[1:]) if made[0] == 1 else tuple(made)
+                    got += f"; if they are flattened images, pass `image_shape={shape}`"
+            else:
+                got = f"samples of shape {expected} (channels first)"
+                if len(made) == 3 and made[1:] == expected[1:] and made[0] == 1 and expected[0] == 3:
+                    got += "; the generator makes grey images: convert X to grey first"
             raise ValueError(
-                f"The generator makes samples of shape {g.output_shape} but X holds samples of shape {expected} "
-                "(channels first). Use a generator trained on data like X, or train one (generator=None)."
+                f"The generator makes samples of shape {made} but X holds {got}. "
+                "Use a generator trained on data like X, or train one (generator=None)."
             )
         self.preset_ = None
         self.history_ = []
@@ -862,11 +878,18 @@ def _match_classes(labels: np.ndarray, names: list[str], what: str = "The genera
         return np.asarray(by_name, dtype=np.int64)
     if np.asarray(labels).dtype.kind in "iu" and labels.min() >= 0 and labels.max() < len(names):
         return np.asarray(labels, dtype=np.int64)
-    missing = [_py(label) for label, i in zip(labels, by_name) if i is None]
-    as_index = ""
     if np.asarray(labels).dtype.kind in "iu":
-        as_index = f", and as class indices they must lie in [0, {len(names) - 1}]"
+        # Integers that are not names are matched by position: only the out-of-range ones are wrong.
+        outside = [_py(label) for label, i in zip(labels, by_name) if i is None and not 0 <= label < len(names)]
+        raise ValueError(
+            f"{what} classes {names} do not cover the labels in y: integer labels are class indices, "
+            f"which must lie in [0, {len(names) - 1}]. Got {outside!r}."
+        )
+    missing = [_py(label) for label, i in zip(labels, by_name) if i is None]
+    folded = {name.casefold(): name for name in names}
+    close = {str(label): folded[str(label).casefold()] for label in missing if str(label).casefold() in folded}
+    hint = f" Class names are case-sensitive: did you mean {close}?" if close else ""
     raise ValueError(
         f"{what} classes {names} do not cover the labels in y: {missing!r} are not among its class "
-        f"names{as_index}. Labels are matched by class name, or by index for integer labels."
+        f"names. Labels are matched by class name, or by index for integer labels.{hint}"
     )

@@ -78,8 +78,24 @@ def test_sample_bad_arguments(tiny_tabular):
 def test_generator_class_mismatch(tiny_images):
     X, y = tiny_images
     g = Generator(n_classes=2, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4, 4, 4], classes=["x", "z"])
-    with pytest.raises(ValueError, match=r"do not cover the labels in y: \[0, 1, 2\] .* must lie in \[0, 1\]"):
+    # Integer labels that are not names are class indices: only the out-of-range one is named.
+    with pytest.raises(ValueError, match=r"do not cover the labels in y: .* must lie in \[0, 1\]\. Got \[2\]\.$"):
         CGANOverSampler(generator=g, device="cpu").fit_resample(X, y)
+    names = np.array(["x", "Z", "q"])[y]
+    with pytest.raises(ValueError, match=r"\['Z', 'q'\] are not among its class names.*case-sensitive: did you mean \{'Z': 'z'\}"):
+        CGANOverSampler(generator=g, device="cpu").fit_resample(X, names)
+
+
+def test_generator_typo_names_the_parameter(tiny_images):
+    from cganbalance import SyntheticBalancedDataset
+
+    X, y = tiny_images
+    typo = r"`generator='fer2013-cgan-balancd'` is not an existing folder; .*Did you mean 'fer2013-cgan-balanced'\?"
+    with pytest.raises(ValueError, match=typo):
+        CGANOverSampler(generator="fer2013-cgan-balancd", device="cpu").fit_resample(X, y)
+    dataset = [(torch.zeros(1, 16, 16), 0)]
+    with pytest.raises(ValueError, match=typo):
+        SyntheticBalancedDataset(dataset, "fer2013-cgan-balancd")
 
 
 def test_generator_shape_mismatch(tiny_images):
@@ -87,6 +103,12 @@ def test_generator_shape_mismatch(tiny_images):
     g = Generator(n_classes=3, latent_dim=4, output_shape=[1, 24, 24], widths=[8, 4, 4, 4])
     with pytest.raises(ValueError, match=r"makes samples of shape \[1, 24, 24\]"):
         CGANOverSampler(generator=g, device="cpu").fit_resample(X, y)
+    rows = np.zeros((len(y), 24 * 24), np.uint8)  # flattened images: the hint says how to read them
+    with pytest.raises(ValueError, match=r"X holds rows of 576 values; .* pass `image_shape=\(24, 24\)`"):
+        CGANOverSampler(generator=g, device="cpu").fit_resample(rows, y)
+    rgb = np.zeros((len(y), 24, 24, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"\[3, 24, 24\] \(channels first\); the generator makes grey images"):
+        CGANOverSampler(generator=g, device="cpu").fit_resample(rgb, y)
 
 
 @pytest.mark.parametrize("labels, error, match", [
