@@ -506,9 +506,7 @@ def train_classifier(
     >>> model.n_classes, model.embedding_dim
     (2, 8)
     """
-    from tqdm.auto import tqdm
-
-    from .training import make_torch_generator, resolve_device
+    from .training import make_torch_generator, progress_bar, resolve_device
 
     for name, value, kind, low in (
         ("epochs", epochs, (int, np.integer), 1),
@@ -560,7 +558,7 @@ def train_classifier(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=pct_start)
     model.dropout.generator = rng if dev.type == "cpu" else None
     model.train()
-    bar = tqdm(total=total, disable=not verbose, desc="classifier training", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=total, disable=not verbose, desc="classifier training", unit="step", dynamic_ncols=True)
     try:
         for step, idx in enumerate(_batches(len(x), batch_size, total, rng)):
             epoch, i = divmod(step, steps_per_epoch)

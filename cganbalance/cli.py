@@ -137,7 +137,7 @@ def _demo(args) -> int:
     alias = ALIASES["fer2013-cgan"]
     if (PRETRAINED_DIR / alias.embedded / "model.safetensors").is_file():
         path = sample_grid(from_pretrained("fer2013-cgan"), out / "fer2013_samples.png", n_per_class=8, random_state=0)
-        print(f"1. FER-2013 faces from the shipped generator, one row per emotion: {path}")
+        print(f"1. FER-2013 faces from the shipped generator fer2013-cgan, one row per emotion: {path}")
     else:
         print("1. (the shipped FER-2013 generator is not in this install; skipping the face grid)")
 
@@ -185,7 +185,10 @@ def _demo(args) -> int:
         m, sd = np.mean(rows, axis=0), np.std(rows, axis=0)
         cells = " ".join(f"{m[i]:>7.3f} ± {sd[i]:.3f}" for i in range(3))
         print(f"   {name:<18} {cells} {m[3]:>6.1f}")
-    print(f"\n   Mean ± std over {n_splits} splits of a small data set; see docs/benchmarks.md for the full benchmark.")
+    print(
+        f"\n   Mean ± std over {n_splits} splits of a small data set: differences smaller than the spread are noise."
+        "\n   A tour, not evidence; docs/benchmarks.md has the benchmarks (on small tables the cGAN gave no gain)."
+    )
     return 0
 
 

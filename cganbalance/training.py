@@ -166,6 +166,24 @@ def _weighted_draws(weights: torch.Tensor, n: int, y: torch.Tensor, rng: torch.G
     return order
 
 
+
+#: Seconds between progress-bar updates when stderr is a file or a pipe (a log, ``nohup``):
+#: a terminal redraws one line, a log would get a new line for every update.
+LOG_PROGRESS_INTERVAL = 30.0
+
+
+def progress_bar(**kwargs):
+    """A ``tqdm.auto`` progress bar that updates every :data:`LOG_PROGRESS_INTERVAL` s in logs."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    stream = kwargs.get("file") or sys.stderr
+    in_notebook = tqdm.__module__.startswith("tqdm.notebook")
+    if not in_notebook and not getattr(stream, "isatty", lambda: False)():
+        kwargs.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
+    return tqdm(**kwargs)
+
 class CGANTrainer:
     """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
 
@@ -336,8 +354,6 @@ class CGANTrainer:
         labels; both stay on the CPU and batches are moved to the device. A resumed trainer
         (see :meth:`load_checkpoint`) continues from its epoch.
         """
-        from tqdm.auto import tqdm
-
         if on_divergence not in ("raise", "rollback"):
             raise ValueError(f"`on_divergence` must be 'raise' or 'rollback'. Got {on_divergence!r} instead.")
         if on_divergence == "rollback" and checkpoint_dir is None:
@@ -349,7 +365,7 @@ class CGANTrainer:
         start = time.perf_counter()
         self.generator.train()
         self.discriminator.train()
-        bar = tqdm(
+        bar = progress_bar(
             total=(epochs - self.epoch) * steps_per_epoch if epochs is not None else None,
             disable=not verbose,
             desc="cGAN training",

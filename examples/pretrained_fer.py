@@ -3,7 +3,10 @@
     python examples/pretrained_fer.py                         # writes fer2013_grid.png
     python examples/pretrained_fer.py --data train.npz        # also tops up a FER-2013 copy
 
-No network is needed: "fer2013-cgan" resolves to the weights embedded in the package.
+No network is needed: "fer2013-cgan" and "fer2013-cgan-balanced" resolve to the weights embedded
+in the package. The pictures come from ``--generator`` (``fer2013-cgan``: the more varied faces);
+the top-up from ``--balance-with`` (``fer2013-cgan-balanced``: the better one for balancing a
+classifier, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generator", default="fer2013-cgan", help="alias, folder or Hub repo id")
     parser.add_argument("--data", default=None, help="optional FER-2013 source to balance (npz, CSV, folder)")
+    parser.add_argument("--balance-with", default="fer2013-cgan-balanced", help="generator for the --data top-up")
     parser.add_argument("--out", default="fer2013_grid.png")
     args = parser.parse_args(argv)
 
@@ -38,7 +42,7 @@ def main(argv=None) -> None:
         from cganbalance.fer2013 import CLASSES, load
 
         images, labels = load(args.data)
-        sampler = CGANOverSampler(generator=g, random_state=0)  # no training: sample as it is
+        sampler = CGANOverSampler(generator=args.balance_with, random_state=0)  # no training: sample as it is
         X_res, y_res = sampler.fit_resample(images, labels)
         before, after = Counter(labels.tolist()), Counter(y_res.tolist())
         print(f"{'class':<10} {'before':>7} {'after':>7}")

@@ -35,7 +35,7 @@ def test_imblearn_pipeline_example(tmp_path):
 
 def test_pretrained_fer_example(fer_files, tmp_path):
     out = _run("pretrained_fer.py", "--generator", fer_files / "generator", "--data", fer_files / "train.npz",
-               "--out", tmp_path / "grid.png", cwd=tmp_path)
+               "--balance-with", fer_files / "generator", "--out", tmp_path / "grid.png", cwd=tmp_path)
     assert (tmp_path / "grid.png").is_file()
     assert "disgust" in out and "X_res: (280, 48, 48) uint8" in out
 

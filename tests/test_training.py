@@ -369,3 +369,20 @@ def test_aux_weight_g_weighs_the_class_loss_of_the_generator_only():
         expected = (torch.nn.functional.softplus(-rl).mean() + torch.nn.functional.softplus(fl).mean()
                     + 1.0 * torch.nn.functional.cross_entropy(rc, labels)).item()
         assert trainer.discriminator_step(real, labels, fake=fake)["d_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_progress_bar_updates_rarely_in_logs():
+    import io
+
+    from cganbalance.training import LOG_PROGRESS_INTERVAL, progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    with progress_bar(total=3, file=io.StringIO()) as bar:  # a log file or a pipe
+        assert bar.mininterval == LOG_PROGRESS_INTERVAL
+    with progress_bar(total=3, file=Terminal()) as bar:  # a terminal redraws in place: tqdm's default
+        assert bar.mininterval == 0.1
+    with progress_bar(total=3, file=io.StringIO(), mininterval=1.0) as bar:  # the caller's choice wins
+        assert bar.mininterval == 1.0
