@@ -579,9 +579,10 @@ def train_classifier(
             schedule.step()
             correct += (logits.argmax(1) == target).sum().item()
             seen += len(idx)
+            if verbose:  # no refresh of its own: the bar redraws at its own pace (rarely in logs)
+                bar.set_postfix({"epoch": epoch + 1, "loss": f"{loss.item():.3f}", "acc": f"{correct / seen:.3f}"},
+                                refresh=False)
             bar.update(1)
-            if verbose:
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}", acc=f"{correct / seen:.3f}")
     finally:
         bar.close()
         model.dropout.generator = None

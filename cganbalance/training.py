@@ -418,9 +418,10 @@ class CGANTrainer:
                 steps += 1
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
+                if verbose:  # no refresh of its own: the bar redraws at its own pace (rarely in logs)
+                    postfix = {"epoch": self.epoch + 1, "D": f"{logs['d_loss']:.3f}", "G": f"{logs['g_loss']:.3f}"}
+                    bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
-                if verbose:
-                    bar.set_postfix(epoch=self.epoch + 1, D=f"{logs['d_loss']:.3f}", G=f"{logs['g_loss']:.3f}")
                 if max_time is not None and time.perf_counter() - start >= max_time:
                     out_of_time = True
                     break

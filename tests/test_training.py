@@ -386,3 +386,14 @@ def test_progress_bar_updates_rarely_in_logs():
         assert bar.mininterval == 0.1
     with progress_bar(total=3, file=io.StringIO(), mininterval=1.0) as bar:  # the caller's choice wins
         assert bar.mininterval == 1.0
+
+
+def test_verbose_training_in_a_log_writes_a_few_lines(tiny_tabular, capsys):
+    from .conftest import TINY_MLP
+
+    X, y = tiny_tabular  # 120 rows: 40 epochs of one step, a second
+    CGANOverSampler(epochs=40, random_state=0, preset_params=TINY_MLP, device="cpu", verbose=True).fit_resample(X, y)
+    err = capsys.readouterr().err  # captured: not a terminal
+    updates = err.count("cGAN training")
+    assert 1 <= updates <= 4, err  # the first and the last draw, not one per step (40 steps)
+    assert "40/40" in err and "D=" in err  # the final state, with the losses
