@@ -201,7 +201,8 @@ class CGANOverSampler(BaseOverSampler):
         Each is called as ``callback(trainer)`` after every epoch (for sample grids, logging).
 
     verbose : bool, default=False
-        Show a progress bar with the discriminator and generator losses.
+        Show a progress bar with the discriminator and generator losses (redrawn in place in a
+        terminal or notebook; a line every 30 s when stderr is a log file or a pipe).
 
     Attributes
     ----------
