@@ -331,9 +331,9 @@ def _load(name, parameter: str, revision, map_location, hub_kwargs) -> Generator
     raise ValueError(f"`{parameter}={key!r}` is not an existing folder; expected {expected}.{hint}")
 
 
-def load_generator(spec, parameter: str = "generator") -> Generator:
-    """``from_pretrained`` for a ``generator`` parameter: errors name that parameter."""
-    return _load(spec, parameter, None, "cpu", {})
+def load_generator(spec) -> Generator:
+    """``from_pretrained`` for a ``generator`` parameter: errors name ``generator``."""
+    return _load(spec, "generator", None, "cpu", {})
 
 
 # -- saving ----------------------------------------------------------------------------------

@@ -18,13 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
-from .nets import (
-    MAX_LATENT_SCALE,
-    Discriminator,
-    Generator,
-    check_latent_scale,
-    init_weights,
-)
+from .nets import MAX_LATENT_SCALE, Discriminator, Generator, check_latent_scale, init_weights
 from .presets import build_networks, epochs_for, preset_spec, train_config
 from .training import (
     CHECKPOINT_NAME,
@@ -593,20 +587,10 @@ class CGANOverSampler(BaseOverSampler):
         # A copy: casting, moving to the device or fine-tuning must not change the caller's object.
         g = copy.deepcopy(load_generator(self.generator)).float().to(self.device_)  # float32: half weights on a CPU are slow or unsupported
         self._label_index = _match_classes(self.classes_, g.classes)
-        expected = list(data.shape[1:])
-        made = list(g.output_shape)
+        made, expected = list(g.output_shape), list(data.shape[1:])
         if made != expected:
-            if len(expected) == 1:
-                got = f"rows of {expected[0]:,} values"
-                if len(made) == 3 and math.prod(made) == expected[0]:
-                    shape = tuple(made[1:]) if made[0] == 1 else tuple(made)
-                    got += f"; if they are flattened images, pass `image_shape={shape}`"
-            else:
-                got = f"samples of shape {expected} (channels first)"
-                if len(made) == 3 and made[1:] == expected[1:] and made[0] == 1 and expected[0] == 3:
-                    got += "; the generator makes grey images: convert X to grey first"
             raise ValueError(
-                f"The generator makes samples of shape {made} but X holds {got}. "
+                f"The generator makes samples of shape {made} but X holds {_describe_mismatch(made, expected)}. "
                 "Use a generator trained on data like X, or train one (generator=None)."
             )
         self.preset_ = None
@@ -864,6 +848,19 @@ def _check_output_size(n_rows: int, X: np.ndarray, parameter: str) -> None:
             f"`{parameter}` asks for {n_rows:,} rows of {X.shape[1]:,} {X.dtype} values ({needed / 2**30:,.1f} GiB), "
             f"more than this machine's memory ({memory / 2**30:,.1f} GiB)."
         )
+
+
+def _describe_mismatch(made: list[int], expected: list[int]) -> str:
+    """What X holds, with a hint when it is the generator's images in another form."""
+    if len(expected) == 1:  # rows: perhaps flattened images
+        if len(made) == 3 and math.prod(made) == expected[0]:
+            shape = tuple(made[1:]) if made[0] == 1 else tuple(made)
+            return f"rows of {expected[0]:,} values; if they are flattened images, pass `image_shape={shape}`"
+        return f"rows of {expected[0]:,} values"
+    got = f"samples of shape {expected} (channels first)"
+    if len(made) == 3 and made[0] == 1 and expected[0] == 3 and made[1:] == expected[1:]:
+        return got + "; the generator makes grey images: convert X to grey first"
+    return got
 
 
 def _py(value):

@@ -166,7 +166,6 @@ def _weighted_draws(weights: torch.Tensor, n: int, y: torch.Tensor, rng: torch.G
     return order
 
 
-
 #: Seconds between progress-bar updates when stderr is a file or a pipe (a log, ``nohup``):
 #: a terminal redraws one line, a log would get a new line for every update.
 LOG_PROGRESS_INTERVAL = 30.0
@@ -183,6 +182,7 @@ def progress_bar(**kwargs):
     if not in_notebook and not getattr(stream, "isatty", lambda: False)():
         kwargs.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
     return tqdm(**kwargs)
+
 
 class CGANTrainer:
     """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
