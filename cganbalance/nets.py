@@ -391,6 +391,10 @@ class Generator(
         return config
 
 
+#: How the discriminator sees the label (``Discriminator(conditioning=...)``).
+CONDITIONINGS = ("concat", "auxiliary", "projection", "projection+auxiliary")
+
+
 class Discriminator(nn.Module):
     """Conditional discriminator ``D(x, y)`` returning ``(adversarial_logit, class_logits)``.
 
@@ -412,10 +416,11 @@ class Discriminator(nn.Module):
         Dropout after each block (0 disables).
     spectral_norm : bool
         Spectral normalisation on the convolution/hidden layers.
-    conditioning : {"concat", "auxiliary", "projection"}
+    conditioning : {"concat", "auxiliary", "projection", "projection+auxiliary"}
         ``concat``: one-hot label as extra input channels (the paper). ``auxiliary``: an
         extra head predicts the class (AC-GAN). ``projection``: ``<embed(y), features>`` is
-        added to the logit.
+        added to the logit (Miyato & Koyama, 2018). ``projection+auxiliary``: both, so the
+        class loss can be weighted down for the generator without losing the conditioning.
     """
 
     def __init__(
@@ -431,10 +436,8 @@ class Discriminator(nn.Module):
         conditioning: str = "auxiliary",
     ):
         super().__init__()
-        if conditioning not in ("concat", "auxiliary", "projection"):
-            raise ValueError(
-                f"`conditioning` must be 'concat', 'auxiliary' or 'projection'. Got {conditioning!r} instead."
-            )
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"`conditioning` must be one of {list(CONDITIONINGS)}. Got {conditioning!r} instead.")
         self.n_classes = n_classes
         self.arch = arch
         self.conditioning = conditioning
@@ -472,8 +475,8 @@ class Discriminator(nn.Module):
             raise ValueError(f"`arch` must be 'conv' or 'mlp'. Got {arch!r} instead.")
         self.features = nn.Sequential(*layers)
         self.adv = nn.Linear(feat_dim, 1)
-        self.cls = nn.Linear(feat_dim, n_classes) if conditioning == "auxiliary" else None
-        self.embed = nn.Embedding(n_classes, feat_dim) if conditioning == "projection" else None
+        self.cls = nn.Linear(feat_dim, n_classes) if "auxiliary" in conditioning else None
+        self.embed = nn.Embedding(n_classes, feat_dim) if "projection" in conditioning else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor):
         if self.conditioning == "concat":

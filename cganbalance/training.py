@@ -184,6 +184,13 @@ def progress_bar(**kwargs):
     return tqdm(**kwargs)
 
 
+def _half(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` at half precision for a compact checkpoint (see ``CGANTrainer.save_checkpoint``)."""
+    if tensor.dtype != torch.float32 or name.endswith(".step"):  # integers, the RNG state, Adam's step counts
+        return tensor
+    return tensor.to(torch.bfloat16 if name.endswith(".exp_avg_sq") else torch.float16)
+
+
 class CGANTrainer:
     """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
 
@@ -204,7 +211,7 @@ class CGANTrainer:
         device: torch.device,
         rng: torch.Generator,
     ):
-        if config.aux_weight_g is not None and getattr(discriminator, "conditioning", None) != "auxiliary":
+        if config.aux_weight_g is not None and getattr(discriminator, "cls", None) is None:
             raise ValueError(
                 f"`aux_weight_g` ({config.aux_weight_g}) weighs the class loss of an AC-GAN discriminator, and this "
                 f"one conditions by {getattr(discriminator, 'conditioning', None)!r}. Use the 'default' preset, or "
@@ -462,17 +469,22 @@ class CGANTrainer:
         tensors["rng"] = self.rng.get_state()
         return tensors, meta
 
-    def save_checkpoint(self, directory: str | os.PathLike) -> Path:
+    def save_checkpoint(self, directory: str | os.PathLike, *, half: bool = False) -> Path:
         """Write everything needed to resume into ``directory/checkpoint.safetensors``.
 
         The file is written to a temporary name and renamed, so a crash never leaves a
-        half-written checkpoint behind.
+        half-written checkpoint behind. ``half=True`` stores it at half the size, small enough
+        to keep under version control: weights and first moments as float16, Adam's second
+        moments as bfloat16 (float16 would flush their small values to zero, and a zero
+        second moment turns into a huge step). Loading casts everything back to float32.
         """
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors, meta = self._state_tensors()
+        if half:
+            tensors = {k: _half(k, v) for k, v in tensors.items()}
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
         os.close(fd)
         try:

@@ -397,3 +397,37 @@ def test_verbose_training_in_a_log_writes_a_few_lines(tiny_tabular, capsys):
     updates = err.count("cGAN training")
     assert 1 <= updates <= 4, err  # the first and the last draw, not one per step (40 steps)
     assert "40/40" in err and "D=" in err  # the final state, with the losses
+
+
+def test_half_checkpoint_is_half_the_size_and_resumes(tiny_images, tmp_path):
+    X, y = tiny_images
+    full = _sampler(epochs=3).fit(X, y)
+    _sampler(epochs=2, checkpoint_dir=tmp_path / "full").fit(X, y)
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], overrides=TINY_IMAGE)
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), torch.Generator())
+    trainer.load_checkpoint(tmp_path / "full")
+    trainer.save_checkpoint(tmp_path / "half", half=True)
+    size = {k: (tmp_path / k / CHECKPOINT_NAME).stat().st_size for k in ("full", "half")}
+    assert size["half"] < 0.6 * size["full"]
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "half" / CHECKPOINT_NAME), framework="pt") as f:
+        dtypes = {k: f.get_tensor(k).dtype for k in f.keys()}
+    assert dtypes["g.fc.weight"] == torch.float16
+    assert {v for k, v in dtypes.items() if k.endswith(".exp_avg_sq")} == {torch.bfloat16}
+    assert {v for k, v in dtypes.items() if k.endswith(".step")} == {torch.float32}  # exact step counts
+    resumed = _sampler(epochs=3, checkpoint_dir=tmp_path / "half", resume=True).fit(X, y)
+    assert all(p.dtype == torch.float32 for p in resumed.generator_.parameters())
+    a, b = _weights(full.generator_), _weights(resumed.generator_)
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 0.05  # close, not bit-identical
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "projection+auxiliary"])
+def test_projection_discriminators_train(tiny_images, conditioning):
+    X, y = tiny_images
+    params = {**TINY_IMAGE, "discriminator": {**TINY_IMAGE.get("discriminator", {}), "conditioning": conditioning},
+              "train": {"loss": "hinge", **({"aux_weight_g": 0.2} if "auxiliary" in conditioning else {})}}
+    sampler = _sampler(epochs=2, preset_params=params).fit(X, y)
+    assert (sampler.discriminator_.cls is not None) == ("auxiliary" in conditioning)
+    assert sampler.discriminator_.embed is not None
+    assert np.isfinite(sampler.history_[-1]["d_loss"])

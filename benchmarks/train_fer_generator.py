@@ -1,0 +1,181 @@
+"""Train a FER-2013 generator for hours, resumably, and score it on the validation split as it goes.
+
+Trains one recipe (the default preset's networks with the changes named in ``RECIPES``) on
+``train.npz`` minus the validation split (``benchmarks/fer_split.py``), and after every
+``--eval-every`` epochs scores the generator's weight average on the 3,000 validation faces
+(per-class means of FID, recall, coverage, recognised, ... as ``cganbalance evaluate`` reports
+them). The public test split is never read here.
+
+Everything needed to continue lives in ``--state`` (meant to be committed, outside the
+package): ``checkpoint.safetensors`` (networks, weight average, optimisers, RNG; half precision,
+about 20 MB), ``curve.json`` (one row per evaluation: epoch, steps, training seconds, GFLOPs,
+validation metrics), ``run.json`` (recipe, seed, data) and ``samples.png`` (the latest grid).
+``--resume`` continues from it on any machine; the validation-best generator so far is kept in
+``STATE/best`` (float16 weights, config and card), chosen by :func:`selection_score`.
+
+    python benchmarks/train_fer_generator.py --recipe proj-aux --train ../shared/data/fer2013/train.npz \\
+        --state checkpoints/fer2013-v2 --epochs 4 [--eval-every 1] [--threads 1] [--resume]
+
+Recipes are compared at equal compute: the same networks cost the same FLOPs per step (the
+heads differ by well under 1%), so equal epochs are equal FLOPs; ``curve.json`` records the
+GFLOPs of every row (counted as ``benchmarks/throughput.py`` counts them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _docs import HelpFormatter, command, machine
+from fer_split import load_split
+from throughput import step_flops
+
+from cganbalance.classifier import load_fer_classifier, to_model_input
+from cganbalance.hub import save_generator
+from cganbalance.metrics import evaluate_generator
+from cganbalance.plots import sample_grid
+from cganbalance.presets import build_networks
+from cganbalance.training import CHECKPOINT_NAME, CGANTrainer, make_torch_generator, resolve_device
+
+#: Changes to the default preset (``build_networks`` overrides), by name.
+RECIPES = {
+    # AC-GAN, binary cross-entropy: the preset as shipped.
+    "default": {},
+    # Projection discriminator (Miyato & Koyama 2018) with the hinge loss: no class loss that pulls
+    # every face of a class toward the most easily classified one.
+    "proj-hinge": {"discriminator": {"conditioning": "projection"}, "train": {"loss": "hinge"}},
+    # Both: projection for the adversarial term, the auxiliary head kept for D (clear emotions) but
+    # weighted down in G's loss (0.2), so its pull toward uniform faces is weaker.
+    "proj-aux": {
+        "discriminator": {"conditioning": "projection+auxiliary"},
+        "train": {"loss": "hinge", "aux_weight_g": 0.2},
+    },
+}
+
+METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "classifier_recall", "diversity")
+
+
+def selection_score(row: dict) -> float:
+    """What "best" means when keeping a checkpoint: the sum of the three validation targets
+    of the generator issue (recall, coverage, recognised), each in [0, 1]."""
+    return row["recall"] + row["coverage"] + row["classifier_recall"]
+
+
+def build_trainer(recipe: str, seed: int, device: torch.device, classes) -> CGANTrainer:
+    g, d, config = build_networks(
+        "default",
+        n_classes=len(classes),
+        data_shape=[1, 48, 48],
+        classes=classes,
+        value_range=[0.0, 255.0],
+        generator=make_torch_generator(seed),
+        overrides=copy.deepcopy(RECIPES[recipe]),
+    )
+    return CGANTrainer(g, d, config, device, make_torch_generator(seed + 1))
+
+
+def evaluate(trainer: CGANTrainer, X_val, y_val, classes, extractor, seed: int) -> dict:
+    results = evaluate_generator(
+        trainer.sampling_generator, X_val, y_val, classes=classes, extractor=extractor, random_state=seed
+    )
+    return {m: float(results["mean"][m]) for m in METRICS}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), required=True)
+    parser.add_argument("--train", required=True, help="FER-2013 train.npz (the validation split is cut from it)")
+    parser.add_argument("--state", required=True, help="folder for the checkpoint, curve and best generator")
+    parser.add_argument("--epochs", type=int, required=True, help="train until this many epochs in total")
+    parser.add_argument("--eval-every", type=int, default=1, help="epochs between validation scores")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 leaves a core for other work)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--resume", action="store_true", help="continue from STATE/checkpoint.safetensors")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    state = Path(args.state)
+    device = resolve_device(args.device)
+
+    split = load_split(args.train)
+    classes = split["classes"]
+    X_train, y_train = split["train"]
+    X_val, y_val = split["validation"]
+    X = to_model_input(X_train)
+    y = torch.as_tensor(y_train, dtype=torch.long)
+    if device.type == "cuda":  # 25,709 faces are 237 MB as float32: keep them on the GPU
+        X, y = X.to(device), y.to(device)
+
+    trainer = build_trainer(args.recipe, args.seed, device, classes)
+    flops_per_step = step_flops(build_trainer(args.recipe, args.seed, torch.device("cpu"), classes), trainer.config.batch_size)
+    run = {
+        "recipe": args.recipe,
+        "overrides": RECIPES[args.recipe],
+        "seed": args.seed,
+        "train_faces": len(X_train),
+        "validation_faces": len(X_val),
+        "gflop_per_step": flops_per_step / 1e9,
+    }
+    curve: list[dict] = []
+    if args.resume:
+        stored = json.loads((state / "run.json").read_text())
+        if stored["recipe"] != args.recipe or stored["seed"] != args.seed:
+            raise ValueError(
+                f"--resume: {state} holds recipe {stored['recipe']!r}, seed {stored['seed']}; "
+                f"got --recipe {args.recipe} --seed {args.seed}."
+            )
+        trainer.load_checkpoint(state)
+        curve = json.loads((state / "curve.json").read_text())
+        run["sessions"] = stored.get("sessions", [])
+    elif (state / CHECKPOINT_NAME).exists():
+        raise ValueError(f"{state} already holds a checkpoint: pass --resume to continue it, or choose another --state.")
+    state.mkdir(parents=True, exist_ok=True)
+    run.setdefault("sessions", []).append(
+        {"started": datetime.datetime.now().isoformat(timespec="seconds"), "command": command(), "machine": machine(),
+         "from_epoch": trainer.epoch}
+    )
+    (state / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    extractor = load_fer_classifier()
+
+    def on_epoch_end(t: CGANTrainer) -> None:
+        if t.epoch % args.eval_every and t.epoch != args.epochs:
+            return
+        started = time.perf_counter()
+        row = {
+            "epoch": t.epoch,
+            "step": t.step,
+            "train_seconds": round(sum(h["seconds"] for h in t.history), 1),
+            "gflop": round(t.step * flops_per_step / 1e9),
+            **evaluate(t, X_val, y_val, classes, extractor, args.seed),
+        }
+        row["eval_seconds"] = round(time.perf_counter() - started, 1)
+        curve.append(row)
+        t.save_checkpoint(state, half=True)
+        (state / "curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+        g = t.sampling_generator
+        sample_grid(g, state / "samples.png", random_state=0, title=f"{args.recipe}, epoch {t.epoch}, step {t.step}")
+        if selection_score(row) >= max(selection_score(r) for r in curve):
+            card = (
+                "## Training\n\n"
+                f"- recipe `{args.recipe}` (benchmarks/train_fer_generator.py), seed {args.seed}\n"
+                f"- data: FER-2013 train.npz minus the validation split ({len(X_train):,} faces)\n"
+                f"- chosen on the validation split at epoch {t.epoch}, step {t.step}: " +
+                ", ".join(f"{k} {row[k]:.3f}" for k in ("recall", "coverage", "classifier_recall", "fid")) + "\n"
+            )
+            save_generator(copy.deepcopy(g).half(), state / "best", history=t.history, card=card)
+        print(json.dumps(row), flush=True)
+
+    if trainer.epoch < args.epochs:
+        trainer.fit(X, y, epochs=args.epochs, verbose=True, on_epoch_end=on_epoch_end)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
