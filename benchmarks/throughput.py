@@ -33,7 +33,8 @@ import torch
 from _docs import HelpFormatter, command, machine, markers, write_section
 
 from cganbalance.presets import build_networks
-from cganbalance.training import CGANTrainer, discriminator_confidence, make_torch_generator
+from cganbalance._utils.random import make_rng
+from cganbalance.training import CGANTrainer, discriminator_confidence
 
 BEGIN, END = markers("throughput")
 N_CLASSES, SIDE = 7, 48
@@ -49,7 +50,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def networks(preset: str):
-    return build_networks(preset, n_classes=N_CLASSES, data_shape=[1, SIDE, SIDE], generator=make_torch_generator(0))
+    return build_networks(preset, n_classes=N_CLASSES, data_shape=[1, SIDE, SIDE], generator=make_rng(0))
 
 
 def step_flops(trainer: CGANTrainer, batch: int) -> float:
@@ -66,7 +67,7 @@ def step_flops(trainer: CGANTrainer, batch: int) -> float:
 def measure(preset: str, steps: int) -> dict:
     """The library's training step: images/s and GFLOP/s."""
     g, d, config = networks(preset)
-    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     batch = config.batch_size
     X = torch.rand(batch * steps, 1, SIDE, SIDE) * 2 - 1
     y = torch.randint(0, N_CLASSES, (batch * steps,))
@@ -145,7 +146,7 @@ def sampling(preset: str, n: int = 2048, batch: int = 256) -> dict:
     g.generate(labels, random_state=0, batch_size=batch)
     raw = n / (time.perf_counter() - start)
     # filter_keep=0.5: twice the candidates, each scored by D at the networks' size; the best half kept.
-    rng = make_torch_generator(0)
+    rng = make_rng(0)
     start = time.perf_counter()
     for lo in range(0, 2 * n, batch):
         y = (torch.arange(lo, min(lo + batch, 2 * n)) % N_CLASSES).long()

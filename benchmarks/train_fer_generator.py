@@ -30,7 +30,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from _docs import HelpFormatter, command, machine
 from fer_split import load_split
@@ -41,7 +40,9 @@ from cganbalance.hub import save_generator
 from cganbalance.metrics import evaluate_generator
 from cganbalance.plots import sample_grid
 from cganbalance.presets import build_networks
-from cganbalance.training import CHECKPOINT_NAME, CGANTrainer, make_torch_generator, resolve_device
+from cganbalance._utils.devices import resolve_device
+from cganbalance._utils.random import make_rng
+from cganbalance.training import CHECKPOINT_NAME, CGANTrainer
 
 #: Changes to the default preset (``build_networks`` overrides), by name.
 RECIPES = {
@@ -74,10 +75,10 @@ def build_trainer(recipe: str, seed: int, device: torch.device, classes) -> CGAN
         data_shape=[1, 48, 48],
         classes=classes,
         value_range=[0.0, 255.0],
-        generator=make_torch_generator(seed),
+        generator=make_rng(seed),
         overrides=copy.deepcopy(RECIPES[recipe]),
     )
-    return CGANTrainer(g, d, config, device, make_torch_generator(seed + 1))
+    return CGANTrainer(g, d, config, device, make_rng(seed + 1))
 
 
 def evaluate(trainer: CGANTrainer, X_val, y_val, classes, extractor, seed: int) -> dict:

@@ -24,11 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from huggingface_hub import constants
 from torch import nn
 
-from ._mixin import SafeHubMixin
+from ._utils.devices import resolve_device
+from ._utils.images import to_unit
+from ._utils.progress import progress_bar
+from ._utils.random import make_rng
 from .nets import SeededDropout
+from .nets.serialization import WEIGHTS_NAME, SafeHubMixin, write_model_files
 
 __all__ = [
     "FERClassifier",
@@ -199,8 +202,6 @@ def save_classifier(model: FERClassifier, save_directory, *, half: bool = False,
     details = f"## Model\n\n- classes (label order): {', '.join(model.classes)}\n- parameters: {n_params:,}\n"
     model.save_pretrained(target, model_card_kwargs={"details": details + ("\n" + card if card else "")})
     if half:
-        from .hub import write_model_files
-
         write_model_files(model, target, half=True)
     return target
 
@@ -226,15 +227,15 @@ def load_fer_classifier(path=None, *, map_location="cpu") -> FERClassifier:
         The folder or its weights are missing.
     """
     folder = Path(path) if path is not None else FER_CLASSIFIER_DIR
-    if not (folder / constants.SAFETENSORS_SINGLE_FILE).is_file():
+    if not (folder / WEIGHTS_NAME).is_file():
         if path is None:
             raise FileNotFoundError(
-                f"The FER-2013 classifier is not in this install ({folder / constants.SAFETENSORS_SINGLE_FILE} is "
+                f"The FER-2013 classifier is not in this install ({folder / WEIGHTS_NAME} is "
                 "missing). Train it with `python benchmarks/train_fer_classifier.py --train train.npz`, or pass "
                 "your own feature extractor (`extractor=`, `--extractor`)."
             )
         raise FileNotFoundError(
-            f"`path={str(path)!r}` holds no {constants.SAFETENSORS_SINGLE_FILE}; expected a folder written by "
+            f"`path={str(path)!r}` holds no {WEIGHTS_NAME}; expected a folder written by "
             "save_classifier."
         )
     return FERClassifier.from_pretrained(str(folder), map_location=str(map_location))
@@ -263,7 +264,7 @@ def to_model_input(images) -> torch.Tensor:
     if x.ndim != 4:
         raise ValueError(f"`images` must be N×H×W, N×H×W×1 or N×C×H×W. Got shape {tuple(x.shape)} instead.")
     if x.dtype == torch.uint8:
-        return x.float() / 127.5 - 1
+        return to_unit(x.float())
     if not x.is_floating_point():
         raise ValueError(f"`images` must be uint8 pixels or floats in [-1, 1]. Got dtype {x.dtype} instead.")
     x = x.float()
@@ -335,30 +336,30 @@ def extract(model: nn.Module, images, *, batch_size: int = 512, features: bool =
 
 
 # -- training --------------------------------------------------------------------------------
-def _init_weights(model: nn.Module, generator: torch.Generator) -> None:
-    """He initialisation drawn from ``generator`` (never torch's global RNG)."""
+def _init_weights(model: nn.Module, rng: torch.Generator) -> None:
+    """He initialisation drawn from ``rng`` (never torch's global RNG)."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu", generator=rng)
             elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01, generator=generator)
+                nn.init.normal_(m.weight, 0.0, 0.01, generator=rng)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
 
-def _augment(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+def _augment(x: torch.Tensor, max_shift: int, rng: torch.Generator) -> torch.Tensor:
     """Random horizontal flips and shifts of up to ``max_shift`` pixels (edges replicated)."""
     n, _, h, w = x.shape
-    flip = torch.rand(n, generator=generator) < 0.5
+    flip = torch.rand(n, generator=rng) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if max_shift <= 0:
         return x
     s = max_shift
-    dy = torch.randint(0, 2 * s + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * s + 1, (n,), generator=generator)
+    dy = torch.randint(0, 2 * s + 1, (n,), generator=rng)
+    dx = torch.randint(0, 2 * s + 1, (n,), generator=rng)
     padded = F.pad(x, (s, s, s, s), mode="replicate")
     rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # N×1×H×1
     cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # N×1×1×W
@@ -506,7 +507,6 @@ def train_classifier(
     >>> model.n_classes, model.embedding_dim
     (2, 8)
     """
-    from .training import make_torch_generator, progress_bar, resolve_device
 
     for name, value, kind, low in (
         ("epochs", epochs, (int, np.integer), 1),
@@ -531,7 +531,7 @@ def train_classifier(
         n_classes = len(classes)
     labels = _check_labels(y, len(x), n_classes)
     weights = _class_weights(class_weight, labels, n_classes or int(labels.max()) + 1)
-    rng = make_torch_generator(random_state, device="cpu")
+    rng = make_rng(random_state, device="cpu")
     dev = resolve_device(device)
     if model is None:
         params = {
@@ -556,7 +556,7 @@ def train_classifier(
     # OneCycleLR divides by pct_start * total - 1, which is zero for a 5-step run.
     pct_start = 0.2 if total != 5 else 0.3
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=pct_start)
-    model.dropout.generator = rng if dev.type == "cpu" else None
+    model.dropout.rng = rng if dev.type == "cpu" else None
     model.train()
     bar = progress_bar(total=total, disable=not verbose, desc="classifier training", unit="step", dynamic_ncols=True)
     try:
@@ -585,6 +585,6 @@ def train_classifier(
             bar.update(1)
     finally:
         bar.close()
-        model.dropout.generator = None
+        model.dropout.rng = None
         model.eval()
     return model

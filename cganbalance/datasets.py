@@ -42,14 +42,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from imblearn.utils import check_sampling_strategy
-from sklearn.utils import check_random_state
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision.datasets import VisionDataset
 
+from ._utils.devices import resolve_device
+from ._utils.images import channels_first, from_unit
+from ._utils.labels import class_key, name_index
+from ._utils.random import int_seed, rng_for
 from .hub import load_generator
 from .nets import Generator, check_latent_scale
-from .over_sampling import _channels_first
-from .training import resolve_device
 
 __all__ = ["BalancedLoader", "SyntheticBalancedDataset"]
 
@@ -189,7 +190,7 @@ class _ImageForm:
             layout, channels, size = "hw", 1, shape
         elif len(shape) == 3:
             # Tensors are channels-first unless clearly channels-last; arrays the other way round.
-            chw = _channels_first(shape) if kind == "numpy" else (_channels_first(shape) or shape[-1] not in (1, 3, 4))
+            chw = channels_first(shape) if kind == "numpy" else (channels_first(shape) or shape[-1] not in (1, 3, 4))
             layout, channels, size = ("chw", shape[0], shape[1:]) if chw else ("hwc", shape[-1], shape[:2])
         else:
             raise ValueError(f"`dataset` images must be H×W, C×H×W or H×W×C. Got shape {shape}.")
@@ -218,14 +219,12 @@ class _ImageForm:
 
     def from_generated(self, x: torch.Tensor):
         """Generated ``[..., C, H, W]`` in ``[-1, 1]`` -> the base dataset's form."""
-        unit = ((x + 1) / 2).clamp(0, 1)
-        if unit.shape[-3] != self.channels:  # grey generator, RGB data: replicate
-            unit = unit.expand(*unit.shape[:-3], self.channels, *unit.shape[-2:])
+        if x.shape[-3] != self.channels:  # grey generator, RGB data: replicate
+            x = x.expand(*x.shape[:-3], self.channels, *x.shape[-2:])
         if self.kind == "pil" or self.value_range is None:
-            out = (unit * 255).round().to(torch.uint8)
+            out = from_unit(x, 0.0, 255.0, clip=True).round().to(torch.uint8)
         else:
-            low, high = self.value_range
-            out = unit * (high - low) + low
+            out = from_unit(x, *self.value_range, clip=True)
         if self.kind == "pil":
             from PIL import Image
 
@@ -253,36 +252,13 @@ def _to_chw_tensor(image) -> torch.Tensor:
     if x.dim() == 2:
         return x[None]
     if x.dim() == 3 and not (
-        _channels_first(tuple(x.shape)) or (isinstance(image, torch.Tensor) and x.shape[-1] not in (1, 3, 4))
+        channels_first(tuple(x.shape)) or (isinstance(image, torch.Tensor) and x.shape[-1] not in (1, 3, 4))
     ):
         return x.permute(2, 0, 1)
     return x
 
 
 # -- what to add -----------------------------------------------------------------------------
-def _random_seed(random_state) -> int:
-    """An int seed: ``random_state`` itself, drawn from a RandomState, or fresh OS entropy for None."""
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy)
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ValueError(f"`random_state` must be a non-negative int. Got {random_state!r} instead.")
-        return int(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    raise TypeError(
-        f"`random_state` must be None, an int or a numpy RandomState. Got {type(random_state).__name__} instead."
-    )
-
-
-def _torch_generator(*words: int, device="cpu") -> torch.Generator:
-    """A torch.Generator seeded from the SeedSequence of ``words`` (independent streams per word tuple)."""
-    hi, lo = np.random.SeedSequence(list(words)).generate_state(2, dtype=np.uint32)
-    gen = torch.Generator(device=device)
-    gen.manual_seed((int(hi) << 32) | int(lo))
-    return gen
-
-
 class _Balance:
     """Targets, classes, the label map to the generator and the per-class synthetic counts.
 
@@ -313,14 +289,14 @@ class _Balance:
         if dataset_classes is None:
             self._to_generator = np.arange(n)  # by index
         else:  # by name
-            index = {c.strip().lower(): i for i, c in enumerate(g.classes)}
-            missing = [c for c in dataset_classes if c.strip().lower() not in index]
+            index = name_index(g.classes, "generator's classes")
+            missing = [c for c in dataset_classes if class_key(c) not in index]
             if missing:
                 raise ValueError(
                     f"The dataset's classes {missing} are not among the generator's classes {g.classes} "
-                    f"(the dataset's are {dataset_classes}); labels are matched by class name."
+                    f"(the dataset's are {dataset_classes}); labels are matched by class name, ignoring case and spaces."
                 )
-            self._to_generator = np.array([index[c.strip().lower()] for c in dataset_classes])
+            self._to_generator = np.array([index[class_key(c)] for c in dataset_classes])
         self.sampling_strategy = sampling_strategy
         to_add = check_sampling_strategy(self._strategy_by_label(sampling_strategy), real_targets, "over-sampling")
         self._real_targets = real_targets
@@ -334,10 +310,10 @@ class _Balance:
         out = {}
         for key, value in sampling_strategy.items():
             if isinstance(key, str):
-                names = [c.strip().lower() for c in self.classes]
-                if key.strip().lower() not in names:
+                index = name_index(self.classes, "dataset's classes")
+                if class_key(key) not in index:
                     raise ValueError(f"`sampling_strategy` names an unknown class {key!r}; classes are {self.classes}.")
-                key = names.index(key.strip().lower())
+                key = index[class_key(key)]
             out[int(key)] = value
         return out
 
@@ -455,7 +431,7 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         self.dataset = dataset
         self.random_state = random_state
         self._setup_balance(dataset, generator, sampling_strategy, image_key, label_key)
-        self._seed = _random_seed(random_state)
+        self._seed = int_seed(random_state)
         picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
         items = [_split_item(dataset[int(i)], self.image_key, self.label_key, int(i)) for i in picks]
         self._form = _ImageForm.of([image for image, _ in items], value_range)
@@ -485,7 +461,7 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
 
     def _synthetic_item(self, j: int):
         label = int(self._synthetic_targets[j])
-        noise = _torch_generator(self._seed, j)
+        noise = rng_for(self._seed, j)
         x = self.generator.generate(
             [int(self._to_generator[label])], random_state=noise, latent_scale=self.latent_scale
         )[0]
@@ -626,7 +602,7 @@ class BalancedLoader(_Balance):
         self.device = resolve_device(device) if device is not None else self.generator.device
         if self.generator.device != self.device:
             self.generator = copy.deepcopy(self.generator).to(self.device)
-        self._seed = _random_seed(random_state)
+        self._seed = int_seed(random_state)
         self._epoch = 0
         picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
         images = [
@@ -676,7 +652,7 @@ class BalancedLoader(_Balance):
         self._epoch += 1
         plan = self._plan(epoch)
         self._batches.batches = [codes[codes >= 0].tolist() for codes in plan]
-        noise = _torch_generator(self._seed, epoch, 1, device=self.device)
+        noise = rng_for(self._seed, epoch, 1, device=self.device)
         for codes, real in zip(plan, self._real_loader):
             parts_x, parts_y = [], []
             if real is not None:

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import VisionDataset
 
+from ._utils.labels import class_key, name_index
+
 __all__ = [
     "CLASSES",
     "FER2013",
@@ -84,12 +86,11 @@ def _split_mask(row_splits: list, split: str, source: str) -> np.ndarray:
 
 def _class_map(names, source: str) -> np.ndarray:
     """Canonical index of each of ``names`` (matched case- and space-insensitively)."""
-    index = {name: i for i, name in enumerate(CLASSES)}
-    cleaned = [str(n).strip().lower() for n in names]
-    unknown = [str(n) for n, c in zip(names, cleaned) if c not in index]
+    index = name_index(CLASSES, "FER-2013 classes")
+    unknown = [str(n) for n in names if class_key(n) not in index]
     if unknown:
         raise ValueError(f"{source}: unknown FER-2013 class names {unknown}; expected names from {CLASSES}.")
-    return np.array([index[c] for c in cleaned], dtype=np.int64)
+    return np.array([index[class_key(n)] for n in names], dtype=np.int64)
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -254,9 +255,10 @@ def _read_class_tree(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         if not entry.is_dir():
             raise ValueError(f"{entry}: unexpected file; {folder} must hold only class folders {CLASSES}.")
-        if entry.name.strip().lower() not in CLASSES:
+        index = name_index(CLASSES, "FER-2013 classes")
+        if class_key(entry.name) not in index:
             raise ValueError(f"{entry}: unknown class folder {entry.name!r}; expected folders named {CLASSES}.")
-        label = CLASSES.index(entry.name.strip().lower())
+        label = index[class_key(entry.name)]
         class_folders += 1
         for file in sorted(entry.iterdir()):
             if file.name.startswith("."):

@@ -17,30 +17,24 @@ is checked field by field (names and types) before any network is built. Missing
 
 from __future__ import annotations
 
-import collections.abc
 import json
 import os
 import secrets
 import shutil
 import tempfile
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from huggingface_hub import constants
 
 from .nets import Generator
+from .nets.serialization import CONFIG_NAME, WEIGHTS_NAME, build_model, load_weights, read_config
 
 __all__ = ["ALIASES", "PretrainedAlias", "from_pretrained", "save_generator", "push_to_hub"]
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-CONFIG_NAME = constants.CONFIG_NAME
-WEIGHTS_NAME = constants.SAFETENSORS_SINGLE_FILE
 #: Files a saved generator folder may hold; ``save_generator`` replaces only such folders.
 _FOLDER_FILES = {CONFIG_NAME, WEIGHTS_NAME, "README.md", ".gitattributes"}
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 @dataclass(frozen=True)
@@ -72,147 +66,11 @@ ALIASES: dict[str, PretrainedAlias] = {
 }
 
 
-# -- checking what is read -------------------------------------------------------------------
-def _matches(value, hint) -> bool:
-    """Whether a JSON value fits a constructor annotation (int, float, str, bool, Sequence[...], X | None)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin in (collections.abc.Sequence, list, tuple):
-        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
-    return False
-
-
-def check_config(cls, config, source: str) -> None:
-    """Check a ``config.json`` against ``cls.__init__``: no missing, extra or ill-typed fields."""
-    if not isinstance(config, dict):
-        raise ValueError(f"{source}: config.json must hold a JSON object. Got {type(config).__name__} instead.")
-    hints = typing.get_type_hints(cls.__init__)
-    hints.pop("return", None)
-    extra = sorted(set(config) - set(hints))
-    missing = sorted(set(hints) - set(config))
-    if extra or missing:
-        raise ValueError(
-            f"{source}: config.json does not match {cls.__name__}: missing fields {missing}, unknown fields {extra}."
-        )
-    for name, value in config.items():
-        if not _matches(value, hints[name]):
-            expected = getattr(hints[name], "__name__", None) or str(hints[name]).replace("typing.", "")
-            raise ValueError(
-                f"{source}: config.json field {name!r} must be {expected}. Got {value!r} ({type(value).__name__}) instead."
-            )
-
-
-def read_config(path, source: str) -> dict:
-    """Parse a ``config.json``; a missing file is a ``FileNotFoundError``, bad JSON a ``ValueError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{source}: no {CONFIG_NAME}. A generator folder holds {CONFIG_NAME} and {WEIGHTS_NAME}."
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{source}: {CONFIG_NAME} is not valid JSON ({exc}).") from exc
-
-
-def build_model(config, source: str, cls=Generator) -> Generator:
-    """An untrained ``cls`` built from a checked ``config.json``."""
-    check_config(cls, config, source)
-    try:
-        with torch.random.fork_rng(devices=[]):  # construction must not consume the caller's RNG
-            return cls(**config)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{source}: {CONFIG_NAME} does not describe a valid {cls.__name__} ({exc}).") from exc
-
-
-def write_model_files(model: torch.nn.Module, directory, *, half: bool = False) -> None:
-    """Write ``model.safetensors`` and the checked ``config.json`` of a hub-mixin model.
-
-    Bytes are written from Python so the files honour the umask (safetensors' ``save_file``
-    makes 0600 files); ``half`` stores floating-point tensors as float16.
-    """
-    from safetensors.torch import save
-
-    directory = Path(directory)
-    config = model.get_config()
-    state = {
-        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-    }
-    (directory / WEIGHTS_NAME).write_bytes(save(state))
-    (directory / CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
-
-
-def load_pretrained(cls, model_id: str, config, *, map_location="cpu", **download) -> torch.nn.Module:
-    """The body of ``_from_pretrained`` for our hub-mixin models: strict, and never a pickle.
-
-    The mixin's default loads non-strictly and falls back to ``pytorch_model.bin``; this checks
-    ``config`` before building, reads only ``model.safetensors`` (from the folder ``model_id`` or
-    downloaded with ``download`` arguments) and requires every tensor to match.
-    """
-    from huggingface_hub import hf_hub_download
-
-    if config is None:
-        raise FileNotFoundError(
-            f"{model_id}: no {CONFIG_NAME}. A {cls.__name__} folder holds {CONFIG_NAME} and {WEIGHTS_NAME}."
-        )
-    model = build_model(config, model_id, cls=cls)  # checked before the weights are fetched
-    if os.path.isdir(model_id):
-        weights = os.path.join(model_id, WEIGHTS_NAME)
-    else:
-        weights = hf_hub_download(repo_id=model_id, filename=WEIGHTS_NAME, **download)
-    load_weights(model, weights, map_location=map_location)
-    return model.eval()
-
-
-def load_weights(model: torch.nn.Module, path, map_location="cpu") -> None:
-    """Load ``model.safetensors`` into ``model`` strictly (every tensor present and shaped right)
-    and move the model to ``map_location``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        pickles = sorted(p.name for p in path.parent.glob("*") if p.suffix in _PICKLE_SUFFIXES)
-        hint = (
-            f" The folder holds {pickles}: cganbalance reads safetensors only and never unpickles weights."
-            if pickles
-            else ""
-        )
-        raise FileNotFoundError(f"No {WEIGHTS_NAME} at {str(path)!r}.{hint}")
-    try:
-        state = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path}: {WEIGHTS_NAME} is truncated or corrupted ({exc}).") from exc
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"{path}: the weights do not match {CONFIG_NAME}: missing {missing[:5]}, unexpected {unexpected[:5]}, "
-            f"wrong shapes {wrong[:5]}."
-        )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
-    model.to(map_location)
-
-
 def load_folder(folder, *, source: str | None = None, map_location="cpu") -> Generator:
     """Load a generator saved by :func:`save_generator` (``config.json`` + ``model.safetensors``)."""
     folder = Path(folder)
     source = source or str(folder)
-    model = build_model(read_config(folder / CONFIG_NAME, source), source)
+    model = build_model(read_config(folder / CONFIG_NAME, source), source, Generator)
     load_weights(model, folder / WEIGHTS_NAME, map_location=map_location)
     return model.eval()
 
@@ -242,7 +100,7 @@ def _hub_file(repo_id: str, filename: str, revision: str | None, note: str, **hu
 def _from_hub(repo_id: str, revision: str | None, map_location, note: str = "", **hub_kwargs) -> Generator:
     source = f"{repo_id} (Hub)"
     config = read_config(_hub_file(repo_id, CONFIG_NAME, revision, note, **hub_kwargs), source)
-    model = build_model(config, source)  # checked before the weights are fetched
+    model = build_model(config, source, Generator)  # checked before the weights are fetched
     load_weights(model, _hub_file(repo_id, WEIGHTS_NAME, revision, note, **hub_kwargs), map_location=map_location)
     return model.eval()
 

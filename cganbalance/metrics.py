@@ -46,7 +46,11 @@ import torch
 from scipy import linalg
 from sklearn.utils import check_random_state
 
-from .classifier import extract, load_fer_classifier, to_model_input
+from ._utils.images import from_unit
+from ._utils.labels import class_key, name_index
+from .classifier import extract, load_fer_classifier, to_model_input, train_classifier
+from .hub import load_generator
+from .nets import check_latent_scale
 
 __all__ = [
     "cas",
@@ -341,11 +345,14 @@ def _class_columns(model_classes: Sequence[str] | None, classes: Sequence[str] |
 
     if unnamed(classes) or unnamed(model_classes):
         return np.arange(n_outputs)
-    index = {str(c): i for i, c in enumerate(model_classes)}
-    missing = [c for c in classes if str(c) not in index]
+    index = name_index([str(c) for c in model_classes], "classifier's classes")
+    missing = [c for c in classes if class_key(c) not in index]
     if missing:
-        raise ValueError(f"`classes` {missing} are unknown to the classifier, whose classes are {list(model_classes)}.")
-    return np.array([index[str(c)] for c in classes])
+        raise ValueError(
+            f"`classes` {missing} are unknown to the classifier, whose classes are {list(model_classes)} "
+            "(compared ignoring case and spaces)."
+        )
+    return np.array([index[class_key(c)] for c in classes])
 
 
 def _predict(classifier, images, classes=None, batch_size: int = 512) -> np.ndarray:
@@ -442,7 +449,6 @@ def cas(
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-    from .classifier import train_classifier
 
     x_syn, x_real = to_model_input(X_synthetic), to_model_input(X_real)
     y_syn, y_true = _labels(y_synthetic, len(x_syn), "y_synthetic"), _labels(y_real, len(x_real), "y_real")
@@ -474,7 +480,7 @@ def _pixels(images, name: str) -> torch.Tensor:
         x = to_model_input(images)
     except ValueError as exc:
         raise ValueError(f"`{name}`: {exc}") from exc
-    return ((x + 1) * 127.5).flatten(1)
+    return from_unit(x).flatten(1)
 
 
 def _nearest(query: torch.Tensor, reference: torch.Tensor, chunk: int = 1024, shortlist: int = 8):
@@ -683,7 +689,7 @@ def evaluate_samples(
 
 def _quantise(images: torch.Tensor) -> np.ndarray:
     """Generated ``[-1, 1]`` images as uint8 pixels, as a user of the sampler receives them."""
-    return np.clip(np.rint((images.numpy() + 1) * 127.5), 0, 255).astype(np.uint8)
+    return np.rint(from_unit(images.numpy(), clip=True)).astype(np.uint8)
 
 
 def evaluate_generator(
@@ -739,8 +745,6 @@ def evaluate_generator(
     >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
     >>> print(format_markdown(evaluate_generator("fer2013-cgan", X, y)))  # doctest: +SKIP
     """
-    from .hub import load_generator
-    from .nets import check_latent_scale
 
     latent_scale = check_latent_scale(latent_scale)
     generator = load_generator(generator)

@@ -15,15 +15,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils import check_random_state
-
+from ._utils.devices import resolve_device
+from ._utils.progress import progress_bar
+from ._utils.random import make_rng
 from .nets import Discriminator, Generator, SeededDropout
 from .presets import TrainConfig
 
-__all__ = ["CGANTrainer", "TrainingDivergedError", "resolve_device", "make_torch_generator"]
+# resolve_device and make_rng live in cganbalance._utils; they are documented here, beside the trainer that uses them.
+__all__ = ["CGANTrainer", "TrainingDivergedError", "make_rng", "resolve_device"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -31,53 +32,6 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 class TrainingDivergedError(RuntimeError):
     """Training diverged: a non-finite loss, or a discriminator that told real from generated samples
     perfectly for a whole epoch (the generator then gets no useful gradient)."""
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` picks CUDA, then Apple MPS, then the CPU; other values are checked.
-
-    Raises
-    ------
-    ValueError
-        For an unknown device string, or a device this machine does not have.
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise TypeError(f"`device` must be a string such as 'auto', 'cpu' or 'cuda:0'. Got {device!r} instead.")
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"`device` must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. Got {device!r} instead.") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"`device={device!r}` was requested but CUDA is not available on this machine; use 'auto' or 'cpu'.")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"`device={device!r}`: this machine has {torch.cuda.device_count()} CUDA device(s).")
-    elif dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(f"`device={device!r}` was requested but MPS is not available on this machine; use 'auto' or 'cpu'.")
-    elif dev.type != "cpu":
-        raise ValueError(f"`device` must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. Got {device!r} instead.")
-    return dev
-
-
-def make_torch_generator(random_state=None, device="cpu") -> torch.Generator:
-    """A ``torch.Generator`` seeded from ``random_state`` (None, int, RandomState or Generator)."""
-    if isinstance(random_state, torch.Generator):
-        return random_state
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    return gen
 
 
 def discriminator_confidence(discriminator: Discriminator, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -166,24 +120,6 @@ def _weighted_draws(weights: torch.Tensor, n: int, y: torch.Tensor, rng: torch.G
     return order
 
 
-#: Seconds between progress-bar updates when stderr is a file or a pipe (a log, ``nohup``):
-#: a terminal redraws one line, a log would get a new line for every update.
-LOG_PROGRESS_INTERVAL = 30.0
-
-
-def progress_bar(**kwargs):
-    """A ``tqdm.auto`` progress bar that updates every :data:`LOG_PROGRESS_INTERVAL` s in logs."""
-    import sys
-
-    from tqdm.auto import tqdm
-
-    stream = kwargs.get("file") or sys.stderr
-    in_notebook = tqdm.__module__.startswith("tqdm.notebook")
-    if not in_notebook and not getattr(stream, "isatty", lambda: False)():
-        kwargs.setdefault("mininterval", LOG_PROGRESS_INTERVAL)
-    return tqdm(**kwargs)
-
-
 def _half(name: str, tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` at half precision for a compact checkpoint (see ``CGANTrainer.save_checkpoint``)."""
     if tensor.dtype != torch.float32 or name.endswith(".step"):  # integers, the RNG state, Adam's step counts
@@ -229,7 +165,7 @@ class CGANTrainer:
         self.discriminator = discriminator.to(device)
         for m in self.discriminator.modules():
             if isinstance(m, SeededDropout):
-                m.generator = rng if device.type == "cpu" else None
+                m.rng = rng if device.type == "cpu" else None
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=tuple(config.betas))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=tuple(config.betas))
         self.ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None

@@ -43,12 +43,12 @@ def test_dict_strategy_below_current_count(tiny_tabular):
 
 def test_huge_request_fails_before_training(tiny_tabular, monkeypatch):
     X, y = tiny_tabular
-    from cganbalance import over_sampling
+    from cganbalance.training import CGANTrainer
 
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(over_sampling.CGANTrainer, "fit", no_training)
+    monkeypatch.setattr(CGANTrainer, "fit", no_training)
     with pytest.raises(ValueError, match=r"`sampling_strategy` asks for .* GiB\), more than this machine's memory"):
         sampler(sampling_strategy={2: 10**13}).fit_resample(X, y)
 
@@ -81,8 +81,8 @@ def test_generator_class_mismatch(tiny_images):
     # Integer labels that are not names are class indices: only the out-of-range one is named.
     with pytest.raises(ValueError, match=r"do not cover the labels in y: .* must lie in \[0, 1\]\. Got \[2\]\.$"):
         CGANOverSampler(generator=g, device="cpu").fit_resample(X, y)
-    names = np.array(["x", "Z", "q"])[y]
-    with pytest.raises(ValueError, match=r"\['Z', 'q'\] are not among its class names.*case-sensitive: did you mean \{'Z': 'z'\}"):
+    names = np.array(["x", "Z", "q"])[y]  # "Z" names class "z" (case is ignored); "q" names none
+    with pytest.raises(ValueError, match=r"\['q'\] are not among its class names.*ignoring case and spaces"):
         CGANOverSampler(generator=g, device="cpu").fit_resample(X, names)
 
 
@@ -124,11 +124,11 @@ def test_generate_bad_labels(labels, error, match):
 
 
 def test_generate_latent_scale_multiplies_the_noise():
-    from cganbalance.training import make_torch_generator
+    from cganbalance._utils.random import make_rng
 
     g = Generator(n_classes=3, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4, 4, 4]).eval()
     labels = torch.tensor([0, 1, 2, 2])
-    z = torch.randn(4, 4, generator=make_torch_generator(0, device="cpu"))
+    z = torch.randn(4, 4, generator=make_rng(0, device="cpu"))
     with torch.no_grad():
         expected = g.resize(g(z * 2.5, labels))
     torch.testing.assert_close(g.generate(labels, random_state=0, latent_scale=2.5), expected)
@@ -162,3 +162,26 @@ def test_one_dimensional_X_gets_a_short_error():
 def test_alias_typo_suggests_the_alias():
     with pytest.raises(ValueError, match="Did you mean 'fer2013-cgan'"):
         from_pretrained("fer2013-gan")
+
+
+def test_class_names_mean_the_same_in_every_entry_point():
+    """"Happy", "happy" and " happy " name one class in the sampler, the dataset wrapper, the
+    generator, the metrics and the FER-2013 readers (one rule: case and spaces are ignored)."""
+    from torch.utils.data import TensorDataset
+
+    from cganbalance import SyntheticBalancedDataset
+    from cganbalance.fer2013 import _class_map
+    from cganbalance.metrics import _class_columns
+
+    faces = np.random.RandomState(0).randint(0, 256, size=(12, 48, 48)).astype(np.uint8)
+    for spelling in ("happy", "Happy", " HAPPY "):
+        y = np.array([spelling] * 9 + ["Disgust"] * 3)
+        _, y_res = CGANOverSampler(generator="fer2013-cgan", random_state=0, device="cpu").fit_resample(faces, y)
+        assert sorted(set(y_res)) == sorted({spelling, "Disgust"}) and (y_res == "Disgust").sum() == 9
+        base = TensorDataset(torch.zeros(4, 1, 48, 48), torch.tensor([0, 0, 0, 1]))
+        base.classes = [spelling, "Disgust"]
+        ds = SyntheticBalancedDataset(base, "fer2013-cgan", random_state=0, sampling_strategy={spelling: 3, "disgust": 3})
+        assert ds.class_counts == {spelling: (3, 3), "Disgust": (1, 3)}
+        assert from_pretrained("fer2013-cgan")._resolve_labels([spelling]).tolist() == [3]
+        assert _class_columns(["angry", "happy"], [spelling], 2).tolist() == [1]
+        assert _class_map([spelling], "test").tolist() == [3]

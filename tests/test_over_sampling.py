@@ -649,12 +649,12 @@ def test_fitted_sampler_pickles_and_samples_the_same(tiny_images, tiny_tabular, 
 def test_unpickling_a_gpu_sampler_on_a_cpu_machine_warns(tiny_tabular, monkeypatch):
     import pickle
 
-    from cganbalance import over_sampling
+    from cganbalance.over_sampling import _sampler
 
     X, y = tiny_tabular
     fitted = tab_sampler(epochs=1).fit(X, y)
     fitted.device_ = torch.device("cuda:0")  # as if fitted on a GPU (weights are saved on the CPU)
-    monkeypatch.setattr(over_sampling, "_device_available", lambda device: torch.device(device).type == "cpu")
+    monkeypatch.setattr(_sampler, "device_available", lambda device: torch.device(device).type == "cpu")
     with pytest.warns(RuntimeWarning, match="fitted on cuda:0, which this machine does not have"):
         restored = pickle.loads(pickle.dumps(fitted))
     assert restored.device_ == torch.device("cpu")
@@ -688,11 +688,11 @@ def test_pickling_keeps_user_objects_as_they_are(tiny_tabular, tiny_images):
 
 def test_pickled_networks_keep_their_dtype():
     from cganbalance.nets import Generator
-    from cganbalance.over_sampling import _PickledModule
+    from cganbalance.nets.serialization import PickledModule
 
     g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4])
     for dtype in (torch.float16, torch.bfloat16):
-        rebuilt = _PickledModule(copy.deepcopy(g).to(dtype)).build("cpu")
+        rebuilt = PickledModule(copy.deepcopy(g).to(dtype)).build("cpu")
         assert next(rebuilt.parameters()).dtype == dtype
         for a, b in zip(rebuilt.state_dict().values(), g.to(dtype).state_dict().values()):
             assert torch.equal(a, b)

@@ -8,12 +8,7 @@ import torch
 
 from cganbalance import CGANOverSampler, TrainingDivergedError
 from cganbalance.presets import build_networks
-from cganbalance.training import (
-    CHECKPOINT_NAME,
-    CGANTrainer,
-    make_torch_generator,
-    resolve_device,
-)
+from cganbalance.training import CHECKPOINT_NAME, CGANTrainer, make_rng, resolve_device
 
 from .conftest import TINY_IMAGE
 
@@ -70,8 +65,8 @@ def test_checkpoint_of_other_architecture_is_a_clear_error(tiny_images, tmp_path
 
 
 def test_non_finite_loss_stops_training(monkeypatch):
-    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_torch_generator(0))
-    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_rng(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     monkeypatch.setattr(trainer, "discriminator_step", lambda real, labels, fake=None: {"d_loss": float("nan")})
     X, y = torch.randn(20, 3), torch.tensor([0, 1] * 10)
     with pytest.raises(TrainingDivergedError, match="diverged at epoch 1, step 1"):
@@ -79,8 +74,8 @@ def test_non_finite_loss_stops_training(monkeypatch):
 
 
 def test_train_step_generates_one_batch_for_both_updates(monkeypatch):
-    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_torch_generator(0))
-    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_rng(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     calls = []
     forward = g.forward
     monkeypatch.setattr(g, "forward", lambda z, labels: calls.append(len(z)) or forward(z, labels))
@@ -94,14 +89,14 @@ def test_train_step_generates_one_batch_for_both_updates(monkeypatch):
 
 def test_fit_needs_a_budget():
     g, d, config = build_networks("mlp", n_classes=2, data_shape=[3])
-    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     with pytest.raises(ValueError, match="budget"):
         trainer.fit(torch.randn(4, 3), torch.tensor([0, 1, 0, 1]), epochs=None)
 
 
 def test_ema_warms_up_quickly():
-    g, d, config = build_networks("default", n_classes=2, data_shape=[1, 8, 8], generator=make_torch_generator(0))
-    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_torch_generator(0))
+    g, d, config = build_networks("default", n_classes=2, data_shape=[1, 8, 8], generator=make_rng(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     X, y = torch.rand(32, 1, 8, 8) * 2 - 1, torch.tensor([0, 1] * 16)
     trainer.fit(X, y, epochs=3)
     # with a fixed 0.999 decay the average would still be ~99% the initial weights after 6 steps
@@ -120,13 +115,13 @@ def test_resolve_device():
 
 
 def test_torch_generator_from_random_state():
-    a = torch.randn(3, generator=make_torch_generator(5))
-    b = torch.randn(3, generator=make_torch_generator(np.random.RandomState(5)))
-    assert torch.equal(a, torch.randn(3, generator=make_torch_generator(5)))
+    a = torch.randn(3, generator=make_rng(5))
+    b = torch.randn(3, generator=make_rng(np.random.RandomState(5)))
+    assert torch.equal(a, torch.randn(3, generator=make_rng(5)))
     assert torch.equal(a, b)  # an int seeds a RandomState, exactly as check_random_state does
-    assert not torch.equal(a, torch.randn(3, generator=make_torch_generator(6)))
+    assert not torch.equal(a, torch.randn(3, generator=make_rng(6)))
     g = torch.Generator().manual_seed(1)
-    assert make_torch_generator(g) is g
+    assert make_rng(g) is g
 
 
 def _collapse_from_epoch(trainer_cls, monkeypatch, epoch):
@@ -374,7 +369,7 @@ def test_aux_weight_g_weighs_the_class_loss_of_the_generator_only():
 def test_progress_bar_updates_rarely_in_logs():
     import io
 
-    from cganbalance.training import LOG_PROGRESS_INTERVAL, progress_bar
+    from cganbalance._utils.progress import LOG_PROGRESS_INTERVAL, progress_bar
 
     class Terminal(io.StringIO):
         def isatty(self):

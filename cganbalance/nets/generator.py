@@ -1,24 +1,15 @@
-"""Generator and discriminator networks.
+"""The class-conditional generator ``G(z, y)``.
 
-Every size is a constructor argument, so a network is fully described by its JSON-able
-constructor arguments (``config.json``) plus its weights (``model.safetensors``).
-
-Two families share one interface:
-
-* ``arch="conv"`` for images: a dense layer to a small ``base`` feature map, a stack of
-  stride-2 transposed convolutions, and a last layer to ``C`` channels with ``tanh``.
-* ``arch="mlp"`` for tabular rows: a multi-layer perceptron on ``[z, one_hot(y)]``.
-
-The discriminator scores ``(x, y)`` pairs. Its label enters either as extra input channels
-(``conditioning="concat"``, the paper's design), through an auxiliary classification head
-(``conditioning="auxiliary"``, AC-GAN), or through a projection term (``"projection"``).
+Every size is a constructor argument, so a generator is fully described by its JSON-able
+constructor arguments (``config.json``) plus its weights (``model.safetensors``). Two families
+share one interface: ``arch="conv"`` for images (a dense layer to a small feature map, stride-2
+transposed convolutions, a last layer to ``C`` channels with ``tanh``) and ``arch="mlp"`` for
+tabular rows (a multi-layer perceptron on ``[z, one_hot(y)]``).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from numbers import Real
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,9 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._mixin import SafeHubMixin
+from .._utils.images import from_unit
+from .._utils.labels import class_key, name_index
+from .._utils.random import make_rng
+from .layers import Crop, check_latent_scale, conv_layout, one_hot
+from .serialization import SafeHubMixin, check_config
 
-__all__ = ["Generator", "Discriminator", "init_weights"]
+__all__ = ["Generator"]
 
 _MODEL_CARD = """---
 {{ card_data }}
@@ -48,85 +43,6 @@ images = g.generate({{ example_labels | default('["happy", "disgust"]', true) }}
 {{ details | default("", true) }}
 """
 
-
-class _Crop(nn.Module):
-    """Crop ``(top, bottom, left, right)`` pixels: Keras ``padding='same'`` for even kernels."""
-
-    def __init__(self, top: int, bottom: int, left: int, right: int):
-        super().__init__()
-        self.box = (top, bottom, left, right)
-
-    def forward(self, x):
-        t, b, l, r = self.box
-        return x[:, :, t : x.shape[2] - b, l : x.shape[3] - r]
-
-
-class SeededDropout(nn.Module):
-    """Dropout that draws its mask from ``self.generator`` when one is set.
-
-    ``nn.Dropout`` reads torch's global RNG; the trainer sets ``generator`` so training is
-    reproducible without touching the caller's global random state.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-        self.generator: torch.Generator | None = None
-
-    def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        if self.generator is None:
-            return F.dropout(x, self.p, True)
-        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
-        return x * keep / (1 - self.p)
-
-
-#: Largest ``latent_scale`` accepted: beyond a few standard deviations a generator's outputs saturate.
-MAX_LATENT_SCALE = 10.0
-
-
-def check_latent_scale(value, name: str = "latent_scale") -> float:
-    """``value`` as a float if it is a number in ``(0, MAX_LATENT_SCALE]``; a clear error otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(
-            f"`{name}` must be a number in (0, {MAX_LATENT_SCALE:g}]. Got {value!r} ({type(value).__name__}) instead."
-        )
-    if not (0 < value <= MAX_LATENT_SCALE):  # also refuses NaN
-        raise ValueError(f"`{name}` must be a number in (0, {MAX_LATENT_SCALE:g}]. Got {value!r} instead.")
-    return float(value)
-
-
-def init_weights(module: nn.Module, generator: torch.Generator | None, std: float = 0.02) -> None:
-    """DCGAN initialisation drawn from ``generator`` (weights ~ N(0, std), biases 0).
-
-    Spectral-norm power-iteration vectors are re-drawn from the same generator so that
-    construction never depends on torch's global RNG state.
-    """
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.weight.fill_(1.0)
-                m.bias.zero_()
-            elif isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)):
-                weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
-                weight.copy_(torch.randn(weight.shape, generator=generator) * std)
-                if getattr(m, "bias", None) is not None:
-                    m.bias.zero_()
-        for name, b in module.named_buffers():
-            if name.endswith("._u") or name.endswith("._v"):
-                v = torch.randn(b.shape, generator=generator)
-                b.copy_(v / v.norm().clamp_min(1e-12))
-
-
-def _conv_layout(height: int, width: int, n_up: int) -> tuple[int, int]:
-    """Base feature-map size so that ``n_up`` doublings cover ``(height, width)``."""
-    scale = 2**n_up
-    return math.ceil(height / scale), math.ceil(width / scale)
-
-
-def _one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    return F.one_hot(labels.long(), n_classes).float()
 
 
 class Generator(
@@ -213,7 +129,7 @@ class Generator(
         channels = self.output_shape[0]
         self.net_size = [int(s) for s in (net_size or self.output_shape[1:])]
         n_up = len(widths) - 1
-        self.base = _conv_layout(*self.net_size, n_up)
+        self.base = conv_layout(*self.net_size, n_up)
         self.fc = nn.Linear(in_dim, widths[0] * self.base[0] * self.base[1])
         layers = []
         pad = (kernel_size - 2) // 2  # stride-2 'same': output = 2 * input
@@ -229,7 +145,7 @@ class Generator(
             extra = last_kernel - 1
             layers += [
                 nn.ConvTranspose2d(widths[-1], channels, last_kernel, 1, 0),
-                _Crop(extra // 2, extra - extra // 2, extra // 2, extra - extra // 2),
+                Crop(extra // 2, extra - extra // 2, extra // 2, extra - extra // 2),
             ]
         else:
             layers.append(nn.Conv2d(widths[-1], channels, last_kernel, 1, last_kernel // 2))
@@ -238,7 +154,7 @@ class Generator(
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Map noise and integer labels to samples in ``[-1, 1]`` (images: at ``net_size``)."""
-        h = torch.cat([z, _one_hot(labels, self.n_classes)], dim=1)
+        h = torch.cat([z, one_hot(labels, self.n_classes)], dim=1)
         if self.arch == "mlp":
             return self.body(h)
         h = self.fc(h).view(-1, self._first_channels, *self.base)
@@ -268,11 +184,14 @@ class Generator(
         if values.ndim != 1:
             raise ValueError(f"`labels` must be one-dimensional. Got shape {values.shape}.")
         if values.dtype.kind in "USO":
-            index = {name: i for i, name in enumerate(self.classes)}
-            unknown = sorted({str(v) for v in values if str(v) not in index})
+            index = name_index(self.classes, "generator's classes")
+            unknown = sorted({str(v) for v in values if class_key(v) not in index})
             if unknown:
-                raise ValueError(f"`labels` contains unknown class names {unknown}; known classes are {self.classes}.")
-            values = np.array([index[str(v)] for v in values], dtype=np.int64)
+                raise ValueError(
+                    f"`labels` contains unknown class names {unknown}; known classes are {self.classes} "
+                    "(compared ignoring case and spaces)."
+                )
+            values = np.array([index[class_key(v)] for v in values], dtype=np.int64)
         elif values.dtype.kind not in "iu":
             raise TypeError(f"`labels` must be class indices or class names. Got dtype {values.dtype}.")
         if values.size and (values.min() < 0 or values.max() >= self.n_classes):
@@ -309,11 +228,9 @@ class Generator(
             Images as ``N×C×H×W`` (``output_shape``), tabular rows as ``N×F``, float32 in the
             generator's scaled space (``[-1, 1]`` for images), on the CPU.
         """
-        from .training import make_torch_generator
-
         latent_scale = check_latent_scale(latent_scale)
         labels = self._resolve_labels(labels)
-        rng = make_torch_generator(random_state, device="cpu")
+        rng = make_rng(random_state, device="cpu")
         was_training = self.training
         self.eval()
         out = []
@@ -342,7 +259,7 @@ class Generator(
         With ``dtype=np.uint8`` the values are rounded and clipped to ``[0, 255]``.
         """
         low, high = self.value_range or (0.0, 255.0)
-        x = (samples.detach().cpu().float().numpy() + 1) / 2 * (high - low) + low
+        x = from_unit(samples.detach().cpu().float().numpy(), low, high)
         if x.ndim == 4:
             x = x.transpose(0, 2, 3, 1)
         if np.dtype(dtype).kind in "iu":
@@ -359,7 +276,6 @@ class Generator(
             return [Image.fromarray(a[..., 0], mode="L") for a in arrays]
         return [Image.fromarray(a) for a in arrays]
 
-
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, as written to ``config.json``.
 
@@ -367,8 +283,6 @@ class Generator(
         JSON-able arguments, so a numpy integer passed to the constructor would silently be
         replaced by the default).
         """
-        from .hub import check_config
-
         config = json.loads(json.dumps(self._hub_mixin_config or {}))
         # What the network was built from wins over the mixin's record of the arguments.
         config.update(
@@ -389,103 +303,3 @@ class Generator(
                 "numbers and lists (not numpy scalars or arrays) to Generator(...)."
             )
         return config
-
-
-#: How the discriminator sees the label (``Discriminator(conditioning=...)``).
-CONDITIONINGS = ("concat", "auxiliary", "projection", "projection+auxiliary")
-
-
-class Discriminator(nn.Module):
-    """Conditional discriminator ``D(x, y)`` returning ``(adversarial_logit, class_logits)``.
-
-    ``class_logits`` is ``None`` unless ``conditioning="auxiliary"``. Logits, not
-    probabilities: the losses apply the sigmoid (numerically safer than a sigmoid layer).
-
-    Parameters
-    ----------
-    n_classes : int
-    input_shape : list of int
-        ``[C, H, W]`` (at the generator's ``net_size``) or ``[n_features]``.
-    arch : {"conv", "mlp"}
-    widths : list of int
-        Conv: filters of each stride-2 convolution. MLP: hidden sizes.
-    kernel_size : int
-    slope : float
-        LeakyReLU slope.
-    dropout : float
-        Dropout after each block (0 disables).
-    spectral_norm : bool
-        Spectral normalisation on the convolution/hidden layers.
-    conditioning : {"concat", "auxiliary", "projection", "projection+auxiliary"}
-        ``concat``: one-hot label as extra input channels (the paper). ``auxiliary``: an
-        extra head predicts the class (AC-GAN). ``projection``: ``<embed(y), features>`` is
-        added to the logit (Miyato & Koyama, 2018). ``projection+auxiliary``: both, so the
-        class loss can be weighted down for the generator without losing the conditioning.
-    """
-
-    def __init__(
-        self,
-        n_classes: int = 7,
-        input_shape: Sequence[int] = (1, 48, 48),
-        arch: str = "conv",
-        widths: Sequence[int] = (64, 128, 256),
-        kernel_size: int = 4,
-        slope: float = 0.2,
-        dropout: float = 0.0,
-        spectral_norm: bool = True,
-        conditioning: str = "auxiliary",
-    ):
-        super().__init__()
-        if conditioning not in CONDITIONINGS:
-            raise ValueError(f"`conditioning` must be one of {list(CONDITIONINGS)}. Got {conditioning!r} instead.")
-        self.n_classes = n_classes
-        self.arch = arch
-        self.conditioning = conditioning
-        # The constructor's arguments, to rebuild it (e.g. when a fitted sampler is unpickled).
-        self.init_kwargs = dict(
-            n_classes=int(n_classes), input_shape=[int(s) for s in input_shape], arch=arch,
-            widths=[int(w) for w in widths], kernel_size=int(kernel_size), slope=float(slope),
-            dropout=float(dropout), spectral_norm=bool(spectral_norm), conditioning=conditioning,
-        )
-        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
-        extra = n_classes if conditioning == "concat" else 0
-        layers: list[nn.Module] = []
-        if arch == "mlp":
-            in_dim = input_shape[0] + extra
-            for w in widths:
-                layers += [sn(nn.Linear(in_dim, w)), nn.LeakyReLU(slope)]
-                if dropout:
-                    layers.append(SeededDropout(dropout))
-                in_dim = w
-            feat_dim = in_dim
-        elif arch == "conv":
-            c, h, w_ = input_shape
-            in_ch = c + extra
-            pad = (kernel_size - 1) // 2
-            for w in widths:
-                layers += [sn(nn.Conv2d(in_ch, w, kernel_size, 2, pad)), nn.LeakyReLU(slope)]
-                if dropout:
-                    layers.append(SeededDropout(dropout))
-                in_ch = w
-                h = (h + 2 * pad - kernel_size) // 2 + 1
-                w_ = (w_ + 2 * pad - kernel_size) // 2 + 1
-            layers.append(nn.Flatten())
-            feat_dim = in_ch * h * w_
-        else:
-            raise ValueError(f"`arch` must be 'conv' or 'mlp'. Got {arch!r} instead.")
-        self.features = nn.Sequential(*layers)
-        self.adv = nn.Linear(feat_dim, 1)
-        self.cls = nn.Linear(feat_dim, n_classes) if "auxiliary" in conditioning else None
-        self.embed = nn.Embedding(n_classes, feat_dim) if "projection" in conditioning else None
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor):
-        if self.conditioning == "concat":
-            onehot = _one_hot(labels, self.n_classes)
-            if x.dim() == 4:
-                onehot = onehot[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-            x = torch.cat([x, onehot], dim=1)
-        h = self.features(x)
-        logit = self.adv(h).squeeze(1)
-        if self.embed is not None:
-            logit = logit + (self.embed(labels.long()) * h).sum(1)
-        return logit, (self.cls(h) if self.cls is not None else None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from numbers import Integral, Real
@@ -18,58 +17,27 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
-from .nets import MAX_LATENT_SCALE, Discriminator, Generator, check_latent_scale, init_weights
-from .presets import build_networks, epochs_for, preset_spec, train_config
-from .training import (
-    CHECKPOINT_NAME,
-    CGANTrainer,
-    discriminator_confidence,
-    make_torch_generator,
-    resolve_device,
-)
+from .._utils.devices import device_available, resolve_device
+from .._utils.images import ImageLayout
+from .._utils.labels import match_classes
+from .._utils.labels import py as _py
+from .._utils.random import make_rng, numpy_rng
+from ..classifier import load_fer_classifier
+from ..fer2013 import CLASSES
+from ..hub import load_generator, push_to_hub, save_generator
+from ..nets import MAX_LATENT_SCALE, Discriminator, Generator, check_latent_scale, init_weights
+from ..nets.serialization import PickledModule
+from ..presets import build_networks, epochs_for, preset_spec, train_config
+from ..training import CHECKPOINT_NAME, CGANTrainer, discriminator_confidence
+from ._preprocessing import ImagePreprocessor, TablePreprocessor
+
+#: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
+_FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
 
 __all__ = ["CGANOverSampler"]
 
 #: A class that is topped up needs at least this many real samples to learn from.
 MIN_SAMPLES_PER_CLASS = 2
-
-
-def _channels_first(shape: tuple[int, ...]) -> bool:
-    """Layout rule for 3-D image shapes: channels first when the first axis has 1, 3 or 4
-    entries and the last does not."""
-    return shape[0] in (1, 3, 4) and shape[-1] not in (1, 3, 4)
-
-
-class _ImageLayout:
-    """How the user's images map to N×C×H×W and back (shape per sample, channel axis)."""
-
-    def __init__(self, sample_shape: tuple[int, ...]):
-        self.sample_shape = tuple(int(s) for s in sample_shape)
-        if len(self.sample_shape) == 2:
-            self.chw = (1, *self.sample_shape)
-            self.perm = None
-        elif len(self.sample_shape) == 3:
-            if _channels_first(self.sample_shape):
-                self.chw = self.sample_shape
-                self.perm = None
-            else:
-                h, w, c = self.sample_shape
-                self.chw = (c, h, w)
-                self.perm = (0, 3, 1, 2)
-        else:
-            raise ValueError(f"Images must be H×W, H×W×C or C×H×W. Got a sample shape of {self.sample_shape}.")
-
-    def to_nchw(self, rows: np.ndarray) -> np.ndarray:
-        x = rows.reshape(len(rows), *self.sample_shape)
-        if len(self.sample_shape) == 2:
-            return x[:, None]
-        return x.transpose(self.perm) if self.perm else x
-
-    def from_nchw(self, x: np.ndarray) -> np.ndarray:
-        """Back to the user's per-sample layout (N × sample_shape)."""
-        if len(self.sample_shape) == 2:
-            return x[:, 0]
-        return x.transpose(0, 2, 3, 1) if self.perm else x
 
 
 @Substitution(
@@ -228,6 +196,10 @@ class CGANOverSampler(BaseOverSampler):
     device_ : torch.device
         The device training and sampling ran on.
 
+    preprocessor_ : ImagePreprocessor or TablePreprocessor
+        What maps ``X`` to the scaled samples the networks train on and generated samples back
+        (``transform`` / ``inverse_transform``), fitted on ``X``.
+
     n_features_in_ : int
         Number of features (pixels × channels for images).
 
@@ -340,7 +312,7 @@ class CGANOverSampler(BaseOverSampler):
             self._integer_columns = None
         return X, y, binarize_y
 
-    def _layout(self, n_features: int) -> _ImageLayout | None:
+    def _layout(self, n_features: int) -> ImageLayout | None:
         shape = self._sample_shape
         if self.image_shape is not None:
             given = tuple(self.image_shape)
@@ -355,7 +327,7 @@ class CGANOverSampler(BaseOverSampler):
                     f"`image_shape={given}` needs {int(np.prod(given))} values per row, but X has {n_features} columns."
                 )
             shape = given
-        return _ImageLayout(shape) if shape is not None else None
+        return ImageLayout(shape) if shape is not None else None
 
     # -- the work ------------------------------------------------------------------------------
     def fit(self, X, y):
@@ -403,11 +375,10 @@ class CGANOverSampler(BaseOverSampler):
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
-        rng = make_torch_generator(self.random_state)
-        data, scale = self._scale(X, layout)
-        self._scale_params = scale
-        self._layout_ = layout
-        self._input_dtype = X.dtype
+        rng = make_rng(self.random_state)
+        preprocessor = ImagePreprocessor(layout) if layout is not None else TablePreprocessor(self._integer_columns)
+        self.preprocessor_ = preprocessor.fit(X)
+        data = self.preprocessor_.transform(X)
         self._setup_class_filter(layout)
         if self.generator is not None:
             self._use_pretrained(data, y_idx, rng)
@@ -415,7 +386,7 @@ class CGANOverSampler(BaseOverSampler):
             self._train_new(data, y_idx, rng, layout)
         return rng
 
-    def _setup_class_filter(self, layout: _ImageLayout | None) -> None:
+    def _setup_class_filter(self, layout: ImageLayout | None) -> None:
         """Check ``filter_classifier`` and prepare what :meth:`_class_scores` needs (plain, picklable state)."""
         self._filter_model = self._filter_columns = self._filter_pixels = None
         clf = self.filter_classifier
@@ -434,7 +405,7 @@ class CGANOverSampler(BaseOverSampler):
                     f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
                     "Pass a classifier fitted on data like X instead."
                 )
-            low, high = self._scale_params["range"]
+            low, high = self.preprocessor_.range_
             if 0 <= low and 1 < high <= 255:  # pixels 0-255
                 to_pixels = (high - low) / 255.0, (low + high) / 255.0 - 1  # fer = a * s + b
             elif 0 <= low and high <= 1:
@@ -446,11 +417,9 @@ class CGANOverSampler(BaseOverSampler):
                     "`filter_classifier='fer2013'` needs face pixels in 0-255, [0, 1] or [-1, 1]; "
                     f"X holds values from {low:g} to {high:g}. Pass a classifier fitted on data like X instead."
                 )
-            from .classifier import load_fer_classifier
-            from .fer2013 import CLASSES
 
             self._filter_model = load_fer_classifier(map_location=self.device_)
-            self._filter_columns = _match_classes(self.classes_, list(CLASSES), what="`filter_classifier='fer2013'`: the FER-2013 classifier's")
+            self._filter_columns = match_classes(self.classes_, list(CLASSES), what="`filter_classifier='fer2013'`: the FER-2013 classifier's")
             self._filter_pixels = to_pixels
             return
         if not hasattr(clf, "classes_"):
@@ -477,7 +446,7 @@ class CGANOverSampler(BaseOverSampler):
             with torch.inference_mode():
                 logits = model((a * x + b).to(next(model.parameters()).device, torch.float32))
             return logits.softmax(1)[:, column].float().cpu()
-        samples = self._unscale(x.cpu().numpy())
+        samples = self.preprocessor_.inverse_transform(x.cpu().numpy())
         rows = samples.reshape(len(x), *(self._sample_shape or (-1,)))
         names = getattr(self, "feature_names_in_", None)
         if names is not None and rows.ndim == 2:  # a classifier fitted on a DataFrame gets one back
@@ -520,11 +489,11 @@ class CGANOverSampler(BaseOverSampler):
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:
                 samples = self._draw(int(np.searchsorted(self.classes_, label)), n_synthetic, rng)
-                X_new.append(self._unscale(samples).reshape(n_synthetic, -1))
+                X_new.append(self.preprocessor_.inverse_transform(samples).reshape(n_synthetic, -1))
                 y_new.append(np.full(n_synthetic, label, dtype=y.dtype))
             if n_copies:
                 if copy_rng is None:  # seeded from the same stream, so random_state fixes the copies too
-                    copy_rng = np.random.RandomState(int(torch.randint(0, 2**31 - 1, (1,), generator=rng)))
+                    copy_rng = numpy_rng(rng)
                 picked = copy_rng.choice(real, size=n_copies, replace=True)
                 X_new.append(X[picked])
                 y_new.append(y[picked])
@@ -545,7 +514,7 @@ class CGANOverSampler(BaseOverSampler):
             n_classes=len(self.classes_),
             data_shape=data.shape[1:],
             classes=[str(c) for c in self.classes_],
-            value_range=list(self._scale_params["range"]) if layout is not None else None,
+            value_range=list(self.preprocessor_.range_) if layout is not None else None,
             generator=rng,
             overrides=overrides,
         )
@@ -582,11 +551,9 @@ class CGANOverSampler(BaseOverSampler):
             callback(trainer)
 
     def _use_pretrained(self, data, y_idx, rng) -> None:
-        from .hub import load_generator
-
         # A copy: casting, moving to the device or fine-tuning must not change the caller's object.
         g = copy.deepcopy(load_generator(self.generator)).float().to(self.device_)  # float32: half weights on a CPU are slow or unsupported
-        self._label_index = _match_classes(self.classes_, g.classes)
+        self._label_index = match_classes(self.classes_, g.classes)
         made, expected = list(g.output_shape), list(data.shape[1:])
         if made != expected:
             raise ValueError(
@@ -609,43 +576,6 @@ class CGANOverSampler(BaseOverSampler):
             train["batch_size"] = self.batch_size
         config = train_config(train)
         self._train(g, d, config, data, self._label_index[y_idx], rng)
-
-    # -- scaling -------------------------------------------------------------------------------
-    def _scale(self, X: np.ndarray, layout: _ImageLayout | None):
-        if layout is not None:
-            x = layout.to_nchw(X)
-            if X.dtype == np.uint8:
-                low, high = 0.0, 255.0
-            else:
-                low, high = float(X.min()), float(X.max())
-                if low >= 0 and high <= 1:
-                    low, high = 0.0, 1.0
-                elif high == low:
-                    high = low + 1.0
-            scaled = (x.astype(np.float32) - low) / (high - low) * 2 - 1
-            return np.ascontiguousarray(scaled, dtype=np.float32), {"range": (low, high)}
-        Xf = X.astype(np.float64)
-        mean, std = Xf.mean(0), Xf.std(0)
-        std[std == 0] = 1.0
-        scaled = ((Xf - mean) / std).astype(np.float32)
-        return scaled, {"mean": mean, "std": std, "min": Xf.min(0), "max": Xf.max(0)}
-
-    def _unscale(self, samples: np.ndarray) -> np.ndarray:
-        """Generated samples (scaled space, N×C×H×W or N×F) back to the input's units, layout and dtype."""
-        s = self._scale_params
-        if self._layout_ is not None:
-            low, high = s["range"]
-            x = (samples.astype(np.float64) + 1) / 2 * (high - low) + low
-            x = np.clip(x, low, high)
-            x = self._layout_.from_nchw(x)
-        else:
-            x = samples.astype(np.float64) * s["std"] + s["mean"]
-            x = np.clip(x, s["min"], s["max"])
-            if self._integer_columns is not None:  # integer DataFrame columns get whole numbers
-                x[:, self._integer_columns] = np.rint(x[:, self._integer_columns])
-        if np.dtype(self._input_dtype).kind in "iu":
-            x = np.rint(x)
-        return x.astype(self._input_dtype)
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -706,8 +636,8 @@ class CGANOverSampler(BaseOverSampler):
         for label, n in n_samples.items():
             if not isinstance(n, Integral) or n < 0:
                 raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
-        _check_output_size(sum(n_samples.values()), np.empty((0, self.n_features_in_), self._input_dtype), "n_samples")
-        rng = make_torch_generator(random_state)
+        _check_output_size(sum(n_samples.values()), np.empty((0, self.n_features_in_), self.preprocessor_.dtype_), "n_samples")
+        rng = make_rng(random_state)
         X_new, y_new = [], []
         for label, n in n_samples.items():
             pos = np.searchsorted(self.classes_, label)
@@ -718,12 +648,12 @@ class CGANOverSampler(BaseOverSampler):
                 )
             if not isinstance(n, Integral) or n < 0:
                 raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
-            x = self._unscale(self._draw(int(pos), int(n), rng)) if n else None
+            x = self.preprocessor_.inverse_transform(self._draw(int(pos), int(n), rng)) if n else None
             if x is not None:
                 X_new.append(x.reshape(int(n), -1))
                 y_new.append(np.full(int(n), label, dtype=self.classes_.dtype))
         width = int(self.n_features_in_)
-        X_out = np.concatenate(X_new) if X_new else np.empty((0, width), dtype=self._input_dtype)
+        X_out = np.concatenate(X_new) if X_new else np.empty((0, width), dtype=self.preprocessor_.dtype_)
         y_out = np.concatenate(y_new) if y_new else np.empty(0, dtype=self.classes_.dtype)
         if self._sample_shape is not None:
             X_out = X_out.reshape(len(X_out), *self._sample_shape)
@@ -735,15 +665,11 @@ class CGANOverSampler(BaseOverSampler):
         Returns the folder (a :class:`pathlib.Path`).
         """
         check_is_fitted(self, "generator_")
-        from .hub import save_generator
-
         return save_generator(self.generator_, save_directory, history=self.history_)
 
     def push_to_hub(self, repo_id: str, **kwargs):
         """Push the fitted generator to the Hugging Face Hub (see :func:`cganbalance.hub.push_to_hub`)."""
         check_is_fitted(self, "generator_")
-        from .hub import push_to_hub
-
         return push_to_hub(self.generator_, repo_id, history=self.history_, **kwargs)
 
     def __sklearn_tags__(self):
@@ -765,11 +691,11 @@ class CGANOverSampler(BaseOverSampler):
         state = super().__getstate__()
         # Only the networks the sampler made or loaded itself; objects the user passed in as
         # parameters pickle as the user's objects do.
-        return {k: _PickledModule(v) if k in _FITTED_NETWORKS and isinstance(v, torch.nn.Module) else v for k, v in state.items()}
+        return {k: PickledModule(v) if k in _FITTED_NETWORKS and isinstance(v, torch.nn.Module) else v for k, v in state.items()}
 
     def __setstate__(self, state):
         device = state.get("device_")
-        if device is not None and not _device_available(device):
+        if device is not None and not device_available(device):
             import warnings
 
             warnings.warn(
@@ -778,58 +704,8 @@ class CGANOverSampler(BaseOverSampler):
                 stacklevel=2,
             )
             state["device_"] = device = torch.device("cpu")
-        state = {k: v.build(device) if isinstance(v, _PickledModule) else v for k, v in state.items()}
+        state = {k: v.build(device) if isinstance(v, PickledModule) else v for k, v in state.items()}
         super().__setstate__(state)
-
-
-#: Fitted attributes holding networks that :class:`_PickledModule` stores as arguments + weights.
-_FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
-
-
-class _PickledModule:
-    """A network as (class, constructor arguments, weights, dtype, mode), for pickling; see ``__getstate__``.
-
-    The arguments are checked when the sampler is pickled, by building the network on the meta
-    device: a file that pickles must also load.
-    """
-
-    def __init__(self, module: torch.nn.Module):
-        if hasattr(module, "get_config"):
-            config = module.get_config()  # Generator, FERClassifier: checked against the network
-        elif hasattr(module, "init_kwargs"):
-            config = module.init_kwargs  # Discriminator
-        else:
-            raise TypeError(f"Cannot pickle a fitted {type(module).__name__}: it records no constructor arguments.")
-        self.cls = type(module)
-        self.config = json.loads(json.dumps(config))
-        with torch.device("meta"), torch.random.fork_rng(devices=[]):
-            shapes = {k: tuple(v.shape) for k, v in self.cls(**self.config).state_dict().items()}
-        state = module.state_dict()
-        if shapes != {k: tuple(v.shape) for k, v in state.items()}:
-            raise ValueError(f"The recorded arguments {self.config} do not rebuild this {self.cls.__name__}; it cannot be pickled.")
-        params = list(module.parameters())
-        self.dtype = str(params[0].dtype).removeprefix("torch.") if params else "float32"
-        # numpy has no bfloat16: weights travel as float32 and are cast back on loading
-        self.state = {k: (v.detach().cpu().float() if v.dtype == torch.bfloat16 else v.detach().cpu()).numpy() for k, v in state.items()}
-        self.training = module.training
-        self.requires_grad = any(p.requires_grad for p in params)
-
-    def build(self, device) -> torch.nn.Module:
-        with torch.random.fork_rng(devices=[]):  # constructors draw initial weights; leave the caller's RNG alone
-            module = self.cls(**self.config)
-        module.to(getattr(torch, self.dtype))
-        module.load_state_dict({k: torch.from_numpy(v) for k, v in self.state.items()})
-        module.train(self.training)
-        module.requires_grad_(self.requires_grad)
-        return module.to(device if device is not None else "cpu")
-
-
-def _device_available(device) -> bool:
-    try:
-        resolve_device(device)  # the one place that knows which devices this machine has
-    except ValueError:
-        return False
-    return True
 
 
 def _memory_bytes() -> int | None:
@@ -861,33 +737,3 @@ def _describe_mismatch(made: list[int], expected: list[int]) -> str:
     if len(made) == 3 and made[0] == 1 and expected[0] == 3 and made[1:] == expected[1:]:
         return got + "; the generator makes grey images: convert X to grey first"
     return got
-
-
-def _py(value):
-    """numpy scalars as plain Python values, for readable messages."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _match_classes(labels: np.ndarray, names: list[str], what: str = "The generator's") -> np.ndarray:
-    """Model label index (generator or classifier) for each class label: by name, else by position for integers."""
-    index = {name: i for i, name in enumerate(names)}
-    by_name = [index.get(str(label)) for label in labels]
-    if all(i is not None for i in by_name):
-        return np.asarray(by_name, dtype=np.int64)
-    if np.asarray(labels).dtype.kind in "iu" and labels.min() >= 0 and labels.max() < len(names):
-        return np.asarray(labels, dtype=np.int64)
-    if np.asarray(labels).dtype.kind in "iu":
-        # Integers that are not names are matched by position: only the out-of-range ones are wrong.
-        outside = [_py(label) for label, i in zip(labels, by_name) if i is None and not 0 <= label < len(names)]
-        raise ValueError(
-            f"{what} classes {names} do not cover the labels in y: integer labels are class indices, "
-            f"which must lie in [0, {len(names) - 1}]. Got {outside!r}."
-        )
-    missing = [_py(label) for label, i in zip(labels, by_name) if i is None]
-    folded = {name.casefold(): name for name in names}
-    close = {str(label): folded[str(label).casefold()] for label in missing if str(label).casefold() in folded}
-    hint = f" Class names are case-sensitive: did you mean {close}?" if close else ""
-    raise ValueError(
-        f"{what} classes {names} do not cover the labels in y: {missing!r} are not among its class "
-        f"names. Labels are matched by class name, or by index for integer labels.{hint}"
-    )

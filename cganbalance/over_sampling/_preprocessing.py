@@ -1,0 +1,103 @@
+"""Preprocessing objects: the user's samples <-> the scaled tensors the networks train on.
+
+Each has ``fit`` / ``transform`` / ``inverse_transform`` and is composed by
+:class:`~cganbalance.CGANOverSampler`; each can be tested alone.
+
+- :class:`ImagePreprocessor`: images in any layout -> N×C×H×W floats in ``[-1, 1]``, and
+  generated images back to the input's layout, range and dtype.
+- :class:`TablePreprocessor`: numeric columns standardised, and generated rows back to the
+  observed range, integer columns rounded, the input's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._utils.images import ImageLayout, from_unit, to_unit
+
+__all__ = ["ImagePreprocessor", "TablePreprocessor"]
+
+
+class ImagePreprocessor:
+    """Image rows (``N × prod(sample_shape)``) <-> ``N×C×H×W`` float32 in ``[-1, 1]``.
+
+    The value range is 0-255 for uint8 images, ``[0, 1]`` for floats inside it, and the data's
+    own minimum and maximum otherwise.
+
+    Parameters
+    ----------
+    layout : ImageLayout
+        The shape of one image and where its channels are.
+    """
+
+    def __init__(self, layout: ImageLayout):
+        self.layout = layout
+
+    def fit(self, X: np.ndarray) -> "ImagePreprocessor":
+        if X.dtype == np.uint8:
+            low, high = 0.0, 255.0
+        else:
+            low, high = float(X.min()), float(X.max())
+            if low >= 0 and high <= 1:
+                low, high = 0.0, 1.0
+            elif high == low:
+                high = low + 1.0
+        self.range_ = (low, high)
+        self.dtype_ = X.dtype
+        return self
+
+    @property
+    def data_shape(self) -> list[int]:
+        """``[C, H, W]``: the shape the networks see."""
+        return list(self.layout.chw)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        x = self.layout.to_nchw(X)
+        return np.ascontiguousarray(to_unit(x.astype(np.float32), *self.range_), dtype=np.float32)
+
+    def inverse_transform(self, samples: np.ndarray) -> np.ndarray:
+        """Generated ``N×C×H×W`` samples in ``[-1, 1]`` -> ``N × sample_shape`` in the input's range and dtype."""
+        x = self.layout.from_nchw(from_unit(samples.astype(np.float64), *self.range_, clip=True))
+        if np.dtype(self.dtype_).kind in "iu":
+            x = np.rint(x)
+        return x.astype(self.dtype_)
+
+
+class TablePreprocessor:
+    """Numeric table rows <-> standardised float32 rows (zero mean, unit variance per column).
+
+    Parameters
+    ----------
+    integer_columns : array of bool or None
+        Columns whose generated values are rounded to whole numbers (integer and boolean
+        DataFrame columns).
+    """
+
+    def __init__(self, integer_columns: np.ndarray | None = None):
+        self.integer_columns = integer_columns
+
+    def fit(self, X: np.ndarray) -> "TablePreprocessor":
+        Xf = X.astype(np.float64)
+        self.mean_, std = Xf.mean(0), Xf.std(0)
+        std[std == 0] = 1.0
+        self.std_ = std
+        self.min_, self.max_ = Xf.min(0), Xf.max(0)
+        self.dtype_ = X.dtype
+        return self
+
+    @property
+    def data_shape(self) -> list[int]:
+        """``[n_features]``: the shape the networks see."""
+        return [len(self.mean_)]
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return ((X.astype(np.float64) - self.mean_) / self.std_).astype(np.float32)
+
+    def inverse_transform(self, samples: np.ndarray) -> np.ndarray:
+        """Generated standardised rows -> rows in the observed range of each column and the input's dtype."""
+        x = np.clip(samples.astype(np.float64) * self.std_ + self.mean_, self.min_, self.max_)
+        if self.integer_columns is not None:
+            x[:, self.integer_columns] = np.rint(x[:, self.integer_columns])
+        if np.dtype(self.dtype_).kind in "iu":
+            x = np.rint(x)
+        return x.astype(self.dtype_)
