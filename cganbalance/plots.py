@@ -1,4 +1,4 @@
-"""Pictures: a sample grid (one row per class) and the loss curves."""
+"""Pictures: a sample grid (one row per class), the loss curves and a quality-against-time curve."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["sample_grid", "loss_plot"]
+__all__ = ["sample_grid", "loss_plot", "quality_plot"]
 
 
 def _pyplot():
@@ -59,6 +59,42 @@ def loss_plot(history: list[dict], path, title: str = "cGAN training losses") ->
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+#: Curves of :func:`quality_plot`: metric key -> legend label (all in [0, 1]; higher is better).
+QUALITY_CURVES = {"recall": "recall", "coverage": "coverage", "classifier_recall": "recognised"}
+
+
+def quality_plot(rows: list[dict], path, title: str = "Generator quality during training", references=None) -> Path:
+    """Save a PNG of generator quality against training time, one point per evaluation.
+
+    ``rows`` hold ``train_seconds`` and per-class means of ``recall``, ``coverage``,
+    ``classifier_recall`` and ``fid`` (as ``benchmarks/train_fer_generator.py`` writes them to
+    ``curve.json``). Left: the three scores in [0, 1]; right: FID. ``references`` (optional,
+    ``{key: value}``) draws the values real faces get as dashed lines, in the curve's colour.
+    """
+    plt = _pyplot()
+    hours = [r["train_seconds"] / 3600 for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, name in QUALITY_CURVES.items():
+        (line,) = left.plot(hours, [r.get(key, np.nan) for r in rows], marker="o", ms=3, label=name)
+        if references and key in references:
+            left.axhline(references[key], color=line.get_color(), ls="--", lw=1)
+    left.set_ylim(0, 1)
+    left.set_ylabel("per-class mean")
+    right.plot(hours, [r.get("fid", np.nan) for r in rows], marker="o", ms=3, color="black")
+    right.set_ylabel("per-class mean FID (lower is better)")
+    for ax in (left, right):
+        ax.set_xlabel("training hours")
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
