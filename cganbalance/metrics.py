@@ -589,6 +589,14 @@ def two_sample_test(
     >>> result = two_sample_test(real, generated, epochs=2)
     >>> result["accuracy"] > 0.9, result["n_train"], result["n_test"]
     (True, 280, 120)
+
+    A generator's faces against real ones, class by class (:func:`evaluate_generator` draws
+    them and rounds them to uint8 pixels):
+
+    >>> from cganbalance import fer2013
+    >>> from cganbalance.metrics import evaluate_generator
+    >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
+    >>> evaluate_generator("fer2013-cgan", X, y, two_sample_epochs=6)["two_sample"]  # doctest: +SKIP
     """
     from scipy.special import expit
     from sklearn.metrics import roc_auc_score
@@ -785,6 +793,7 @@ def evaluate_samples(
     extractor=None,
     X_train=None,
     cas_epochs: int | None = None,
+    two_sample_epochs: int | None = None,
     k: int = 3,
     kid_subsets: int = 100,
     random_state=0,
@@ -807,6 +816,10 @@ def evaluate_samples(
         Real training images: adds :func:`memorisation`.
     cas_epochs : int or None
         Adds :func:`cas` with this training budget.
+    two_sample_epochs : int or None
+        Adds :func:`two_sample_test` of the candidate images against ``X_real`` (labels given,
+        so the class mix is matched and the accuracy reported per class too), with this
+        training budget.
     k : int
         Neighbourhood size of precision/recall (density/coverage use ``k + 2``).
     kid_subsets : int
@@ -820,8 +833,8 @@ def evaluate_samples(
     dict
         ``classes``; ``per_class`` (one dict per class with ``n_real``, ``n_generated`` and the
         metrics of :data:`PER_CLASS_METRICS`, NaN when a class has too few samples); ``mean``
-        (mean over classes of each metric); ``cas`` and ``memorisation`` summaries or None;
-        ``settings``.
+        (mean over classes of each metric); ``cas``, ``two_sample`` and ``memorisation``
+        summaries or None; ``settings``.
     """
     extractor = _resolve_extractor(extractor)
     x_gen, x_real = to_model_input(X_generated), to_model_input(X_real)
@@ -862,11 +875,13 @@ def evaluate_samples(
         "per_class": per_class,
         "mean": {m: _mean(r[m] for r in per_class) for m in PER_CLASS_METRICS},
         "cas": None,
+        "two_sample": None,
         "memorisation": None,
         "settings": {
             "k": k,
             "kid_subsets": kid_subsets,
             "cas_epochs": cas_epochs,
+            "two_sample_epochs": two_sample_epochs,
             "extractor": extractor.get_config() if hasattr(extractor, "get_config") else type(extractor).__name__,
         },
     }
@@ -880,6 +895,17 @@ def evaluate_samples(
             model_params={"n_classes": n_classes},
             random_state=int(rng.randint(np.iinfo(np.int32).max)),
         )
+    if two_sample_epochs:
+        results["two_sample"] = two_sample_test(
+            x_real,
+            x_gen,
+            y_real=y_true,
+            y_generated=y_gen,
+            epochs=two_sample_epochs,
+            random_state=int(rng.randint(np.iinfo(np.int32).max)),
+        )
+        # classes missing from both sides are beyond the largest label it saw
+        results["two_sample"]["per_class"] += [math.nan] * (n_classes - len(results["two_sample"]["per_class"]))
     if X_train is not None:
         mem = memorisation(x_gen, X_train, x_real)
         results["memorisation"] = {key: v for key, v in mem.items() if not isinstance(v, np.ndarray)}
@@ -901,6 +927,7 @@ def evaluate_generator(
     extractor=None,
     X_train=None,
     cas_epochs: int | None = None,
+    two_sample_epochs: int | None = None,
     k: int = 3,
     kid_subsets: int = 100,
     random_state=0,
@@ -925,7 +952,7 @@ def evaluate_generator(
     classes : list of str or None
         Names of ``y_real``'s label indices; when given, samples are requested by name from the
         generator (so label orders may differ). ``None`` uses the generator's label order.
-    extractor, X_train, cas_epochs, k, kid_subsets, batch_size :
+    extractor, X_train, cas_epochs, two_sample_epochs, k, kid_subsets, batch_size :
         See :func:`evaluate_samples`.
     random_state : int, numpy.random.RandomState or None
         Seeds the noise and every subsampling.
@@ -982,6 +1009,7 @@ def evaluate_generator(
         extractor=extractor,
         X_train=X_train,
         cas_epochs=cas_epochs,
+        two_sample_epochs=two_sample_epochs,
         k=k,
         kid_subsets=kid_subsets,
         random_state=rng,
@@ -1010,8 +1038,8 @@ def format_markdown(results: dict, *, digits: int = 3, title: str | None = None)
 
     Columns: FID, KID (×1000), precision, recall, density, coverage, "recognised" (the real-data
     classifier's recall on generated samples), the same on real test images (its ceiling), and
-    the diversity ratio; a last row holds the mean over classes. CAS and memorisation follow
-    as lines when present.
+    the diversity ratio; a last row holds the mean over classes. CAS, the two-sample test and
+    memorisation follow as lines when present.
     """
     if not isinstance(results, dict) or "per_class" not in results:
         raise ValueError("`results` must be the dict returned by evaluate_generator or evaluate_samples.")
@@ -1037,6 +1065,21 @@ def format_markdown(results: dict, *, digits: int = 3, title: str | None = None)
                 f"CAS (trained on generated only, {results['settings'].get('cas_epochs')} epochs, tested on real): "
                 f"accuracy {c['accuracy']:.{digits}f}, balanced accuracy {c['balanced_accuracy']:.{digits}f}, "
                 f"macro-F1 {c['macro_f1']:.{digits}f}."
+            ),
+        ]
+    if results.get("two_sample"):
+        t = results["two_sample"]
+        epochs = results["settings"].get("two_sample_epochs")
+        per_class = ", ".join(
+            f"{name} {cell('accuracy', v)}" for name, v in zip(results["classes"], t["per_class"] or [])
+        )
+        lines += [
+            "",
+            (
+                f"Two-sample test (a classifier trained {epochs} epoch{'s' * (epochs != 1)} to tell "
+                f"generated from real images, class mix matched, scored on {t['n_test']} held-out images): accuracy "
+                f"{t['accuracy']:.{digits}f}, AUC {t['auc']:.{digits}f} (0.5: indistinguishable, 1: always told apart)"
+                + (f"; accuracy per class: {per_class}." if per_class else ".")
             ),
         ]
     if results.get("memorisation"):

@@ -425,6 +425,18 @@ def test_evaluate_samples_of_real_images_scores_as_real(tiny_extractor, tiny_fac
         assert row["classifier_recall"] == row["real_recall"]
 
 
+def test_evaluate_samples_adds_the_two_sample_test(tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    kwargs = {"classes": ["a", "b", "c"], "extractor": tiny_extractor, "kid_subsets": 2, "random_state": 0}
+    result = evaluate_samples(X, y, X, y, two_sample_epochs=1, **kwargs)
+    two_sample = result["two_sample"]
+    assert two_sample["n_train"] + two_sample["n_test"] == 2 * len(X) and len(two_sample["per_class"]) == 3
+    assert result["settings"]["two_sample_epochs"] == 1
+    assert "Two-sample test (a classifier trained 1 epoch to" in format_markdown(result)
+    assert "accuracy per class: a " in format_markdown(result)
+    assert evaluate_samples(X, y, X, y, **kwargs)["two_sample"] is None
+
+
 def test_evaluate_generator_on_a_tiny_generator(tiny_generator, tiny_extractor, tiny_faces):
     X, y = tiny_faces
     kwargs = {"extractor": tiny_extractor, "X_train": X, "n_per_class": 12, "kid_subsets": 5, "random_state": 0}
