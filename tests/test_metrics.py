@@ -388,7 +388,7 @@ def test_two_sample_test_per_class_with_labels(noise_images):
             {"y_real": np.zeros(40, int), "y_generated": np.ones(40, int)},
             "at least 10 images of the classes both hold. Got 0 per side",
         ),
-        ({"y_real": np.zeros(39, int), "y_generated": np.zeros(40, int)}, r"`y_real` must hold one label per image \(40\)"),
+        ({"y_real": np.zeros(39, int), "y_generated": np.zeros(40, int)}, r"`y_real` must hold one label per image"),
         ({"y_real": np.zeros(40, int)}, "must be given together or not at all. Got only `y_real`."),
         ({"X_generated": np.zeros((40, 8, 8), np.uint8)}, r"same shape. Got \(1, 16, 16\) and \(1, 8, 8\) instead"),
         ({"X_real": np.full((40, 16, 16), 3.0)}, r"`X_real`: Float `images` must be scaled to \[-1, 1\]"),
