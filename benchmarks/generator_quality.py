@@ -200,6 +200,7 @@ def main(argv=None) -> int:
             )
         ),
     ]
+    print("\n".join(header) + "\n", flush=True)  # which split, before the first table
     sections, everything = [], {}
     for spec in args.generators:
         name, sep, source = spec.partition("=")

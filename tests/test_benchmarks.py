@@ -340,6 +340,7 @@ def test_generator_quality_on_the_validation_split_with_a_two_sample_test(fer_fi
     assert generator_quality.main(argv) == 0
     text = page.read_text()
     assert "test-split numbers" in text  # the public test split's section is left alone
+    assert capsys.readouterr().out.startswith("## Generator quality (FER-2013 validation split, ")
     begin, end = _docs.markers("generator-quality-validation")
     section = text.split(begin)[1].split(end)[0]
     assert f"## Generator quality (FER-2013 validation split, {every_other.sum()} faces of train.npz)" in section
