@@ -186,9 +186,9 @@ def main(argv=None) -> int:
                 else ""
             )
             + (
-                f" Two-sample test: a CNN trained {args.two_sample_epochs} epochs to tell each generator's faces from "
-                f"the real {kind} faces (as many of each per class), scored on held-out faces: 0.5 when "
-                "it cannot, 1 when it tells every face apart."
+                f" Two-sample test: a CNN trained {args.two_sample_epochs} epoch{'s' * (args.two_sample_epochs != 1)} "
+                f"to tell each generator's faces from the real {kind} faces (as many of each per class), scored on "
+                "held-out faces: 0.5 when it cannot, 1 when it tells every face apart."
                 if args.two_sample_epochs
                 else ""
             )
