@@ -25,6 +25,8 @@ Label and training-set metrics:
   classifier trained on real data labels ``c``: is the emotion recognisable?
 * :func:`cas` — classification accuracy score: train a classifier on synthetic images only
   and test it on real ones.
+* :func:`two_sample_test` — classifier two-sample test: train a classifier to tell generated
+  from real images; its held-out accuracy is 0.5 when it cannot.
 * :func:`memorisation` — pixel-space distance of each generated image to its nearest real
   training image, against the same distance for real test images.
 
@@ -63,11 +65,15 @@ __all__ = [
     "kernel_inception_distance",
     "memorisation",
     "precision_recall",
+    "two_sample_test",
     "within_class_diversity",
 ]
 
 #: KID computes whole kernel matrices once for sets up to this size (3 × 4096² float64 ≈ 400 MB).
 _KID_PRECOMPUTE_MAX = 4096
+
+#: Fewer images per side leave a held-out part of a handful of images, whose accuracy says nothing.
+_TWO_SAMPLE_MIN = 10
 
 #: Per-class metrics of :func:`evaluate_samples`, in table order.
 PER_CLASS_METRICS = (
@@ -105,6 +111,14 @@ def _pair(a, b, names=("features_a", "features_b"), min_rows: int = 2) -> tuple[
             f"`{names[0]}` and `{names[1]}` must have the same number of features. Got {a.shape[1]} and {b.shape[1]}."
         )
     return a, b
+
+
+def _model_input(images, name: str) -> torch.Tensor:
+    """:func:`~cganbalance.classifier.to_model_input`, its errors naming the argument."""
+    try:
+        return to_model_input(images)
+    except ValueError as exc:
+        raise ValueError(f"`{name}`: {exc}") from exc
 
 
 def _positive_int(value, name: str) -> int:
@@ -473,14 +487,211 @@ def cas(
     }
 
 
+def _held_out(groups: np.ndarray, test_size: float, rng) -> np.ndarray:
+    """Mask of ``round(test_size × size)`` rows of each group, drawn with ``rng``.
+
+    sklearn's stratified splits refuse groups of one row; here such a group stays in training.
+    """
+    test = np.zeros(len(groups), dtype=bool)
+    for g in np.unique(groups):
+        members = rng.permutation(np.flatnonzero(groups == g))
+        test[members[: int(test_size * len(members) + 0.5)]] = True
+    return test
+
+
+@torch.no_grad()
+def _recalibrate_batchnorm(model, x: torch.Tensor, batch_size: int, rng) -> None:
+    """Set the BatchNorm statistics of ``model`` to the averages over ``x`` (shuffled batches).
+
+    After a short training run (tens of steps) the running averages still hold part of their
+    initial values and lag the final weights; in evaluation mode every logit then shifts, and a
+    classifier that ranks held-out images perfectly may give them all one class.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average
+    model.train()
+    try:
+        order = torch.as_tensor(rng.permutation(len(x)))
+        for start in range(0, len(x), batch_size):
+            model.features(x[order[start : start + batch_size]])  # the body only: no dropout draws
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
+
+
+def two_sample_test(
+    X_real,
+    X_generated,
+    *,
+    y_real=None,
+    y_generated=None,
+    test_size: float = 0.3,
+    epochs: int = 6,
+    batch_size: int = 128,
+    random_state=0,
+    verbose: bool = False,
+) -> dict:
+    """Classifier two-sample test: can a small CNN tell generated images from real ones?
+
+    A :class:`~cganbalance.classifier.FERClassifier` with two outputs is trained
+    (:func:`~cganbalance.classifier.train_classifier`) on equal numbers of real and generated
+    images and scored on a held-out part (Lopez-Paz & Oquab, 2017). A held-out accuracy near
+    0.5 means the classifier found no difference; 1 means every image was told apart. Unlike
+    the feature-space metrics, nothing here depends on the FER-2013 extractor.
+
+    The larger set is subsampled so that both sides hold as many images; with labels, this is
+    done per class (``min(n_real_c, n_generated_c)`` of each), so that neither the set sizes nor
+    the class mix is a cue. The held-out part takes ``test_size`` of the real/generated pairs
+    of each class, so it holds as many real as generated images of every class. After training,
+    the classifier's BatchNorm statistics are recomputed on its training images: a short run
+    leaves the running averages lagging, which shifts every held-out logit.
+
+    Parameters
+    ----------
+    X_real, X_generated : array-like or torch.Tensor
+        Images of the same shape; uint8 pixels or floats in ``[-1, 1]`` (see
+        :func:`~cganbalance.classifier.to_model_input`). Pass generated images as the sampler
+        returns them (uint8 when the real ones are), so that rounding is no cue either.
+    y_real, y_generated : array-like of int or None
+        Class indices of the images (the same label indices on both sides), both or neither.
+        With labels, the class mix is matched and ``per_class`` is reported.
+    test_size : float, default=0.3
+        Fraction of the images held out for scoring, in (0, 1).
+    epochs, batch_size : int
+        Training budget of the classifier.
+    random_state : int, numpy.random.RandomState or None
+        Draws the subsamples, the split and the classifier's initialisation and batches.
+    verbose : bool
+        Show the classifier's progress bar.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (held-out; 0.5: indistinguishable), ``auc`` (ROC AUC of the classifier's
+        probability that an image is generated; 0.5: indistinguishable), ``n_train`` and
+        ``n_test`` (images, half of them real), and ``per_class``: with labels, the held-out
+        accuracy on each class's images in label order (NaN for a class without held-out
+        images); None without labels.
+
+    Raises
+    ------
+    ValueError
+        When either side holds fewer than 10 images (of the classes both sides hold, when
+        labelled), the image shapes or the label counts do not match, or ``test_size`` is not
+        in (0, 1) or leaves no image for training or for scoring.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cganbalance.metrics import two_sample_test
+    >>> rng = np.random.RandomState(0)
+    >>> real = rng.randint(0, 200, size=(200, 16, 16)).astype(np.uint8)
+    >>> generated = rng.randint(0, 200, size=(200, 16, 16)).astype(np.uint8)
+    >>> generated[:, 4:8, 4:8] = 255  # a mark no real image has
+    >>> result = two_sample_test(real, generated, epochs=2)
+    >>> result["accuracy"] > 0.9, result["n_train"], result["n_test"]
+    (True, 280, 120)
+
+    A generator's faces against real ones, class by class (:func:`evaluate_generator` draws
+    them and rounds them to uint8 pixels):
+
+    >>> from cganbalance import fer2013
+    >>> from cganbalance.metrics import evaluate_generator
+    >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
+    >>> evaluate_generator("fer2013-cgan", X, y, two_sample_epochs=6)["two_sample"]  # doctest: +SKIP
+    """
+    from scipy.special import expit
+    from sklearn.metrics import roc_auc_score
+
+    x_real, x_gen = _model_input(X_real, "X_real"), _model_input(X_generated, "X_generated")
+    if x_real.shape[1:] != x_gen.shape[1:]:
+        raise ValueError(
+            "`X_real` and `X_generated` must hold images of the same shape. "
+            f"Got {tuple(x_real.shape[1:])} and {tuple(x_gen.shape[1:])} instead."
+        )
+    if (y_real is None) != (y_generated is None):
+        given = "y_real" if y_generated is None else "y_generated"
+        raise ValueError(f"`y_real` and `y_generated` must be given together or not at all. Got only `{given}`.")
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.number)) or not 0 < test_size < 1:
+        raise ValueError(f"`test_size` must be a number in (0, 1). Got {test_size!r} instead.")
+    epochs, batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
+    labelled = y_real is not None
+    if labelled:
+        y_r, y_g = _labels(y_real, len(x_real), "y_real"), _labels(y_generated, len(x_gen), "y_generated")
+    else:
+        y_r, y_g = np.zeros(len(x_real), np.int64), np.zeros(len(x_gen), np.int64)
+    n_classes = int(max(y_r.max(initial=0), y_g.max(initial=0))) + 1
+    rng = check_random_state(random_state)
+
+    # Pairs of one real and one generated image of the same class.
+    real_idx, gen_idx, pair_class = [], [], []
+    for c in range(n_classes):
+        pool_real, pool_gen = np.flatnonzero(y_r == c), np.flatnonzero(y_g == c)
+        m = min(len(pool_real), len(pool_gen))
+        real_idx.append(rng.choice(pool_real, m, replace=False))
+        gen_idx.append(rng.choice(pool_gen, m, replace=False))
+        pair_class.append(np.full(m, c))
+    real_idx, gen_idx, pair_class = map(np.concatenate, (real_idx, gen_idx, pair_class))
+    n_pairs = len(pair_class)
+    if n_pairs < _TWO_SAMPLE_MIN:
+        got = (
+            f"{n_pairs} per side, from {len(x_real)} real and {len(x_gen)} generated images"
+            if labelled
+            else f"{len(x_real)} and {len(x_gen)}"
+        )
+        raise ValueError(
+            f"`X_real` and `X_generated` must each hold at least {_TWO_SAMPLE_MIN} images"
+            + (" of the classes both hold" if labelled else "")
+            + f". Got {got} instead."
+        )
+    test_pair = _held_out(pair_class, test_size, rng)
+    if test_pair.all() or not test_pair.any():
+        raise ValueError(
+            f"`test_size` leaves no image {'for training' if test_pair.all() else 'held out'} "
+            f"of {2 * n_pairs} images; choose a fraction further from {1 if test_pair.all() else 0}. "
+            f"Got {test_size!r} instead."
+        )
+
+    x = torch.cat([x_real[torch.as_tensor(real_idx)], x_gen[torch.as_tensor(gen_idx)]])
+    is_generated = np.repeat([0, 1], n_pairs)
+    test, image_class = np.tile(test_pair, 2), np.tile(pair_class, 2)
+    x_train = x[torch.as_tensor(~test)]
+    model = train_classifier(
+        x_train,
+        is_generated[~test],
+        epochs=epochs,
+        batch_size=batch_size,
+        model_params={"n_classes": 2},
+        classes=["real", "generated"],
+        random_state=int(rng.randint(np.iinfo(np.int32).max)),
+        verbose=verbose,
+    )
+    _recalibrate_batchnorm(model, x_train, batch_size, rng)
+    _, logits = extract(model, x[torch.as_tensor(test)], features=False)
+    correct = logits.argmax(1) == is_generated[test]
+    per_class = None
+    if labelled:
+        held_class = image_class[test]
+        per_class = [
+            float(correct[held_class == c].mean()) if (held_class == c).any() else math.nan for c in range(n_classes)
+        ]
+    return {
+        "accuracy": float(correct.mean()),
+        "auc": float(roc_auc_score(is_generated[test], expit(logits[:, 1] - logits[:, 0]))),
+        "n_train": int((~test).sum()),
+        "n_test": int(test.sum()),
+        "per_class": per_class,
+    }
+
+
 # -- memorisation ----------------------------------------------------------------------------
 def _pixels(images, name: str) -> torch.Tensor:
     """Images as rows of grey levels (0–255, float32)."""
-    try:
-        x = to_model_input(images)
-    except ValueError as exc:
-        raise ValueError(f"`{name}`: {exc}") from exc
-    return from_unit(x).flatten(1)
+    return from_unit(_model_input(images, name)).flatten(1)
 
 
 def _nearest(query: torch.Tensor, reference: torch.Tensor, chunk: int = 1024, shortlist: int = 8):
@@ -586,6 +797,7 @@ def evaluate_samples(
     extractor=None,
     X_train=None,
     cas_epochs: int | None = None,
+    two_sample_epochs: int | None = None,
     k: int = 3,
     kid_subsets: int = 100,
     random_state=0,
@@ -608,6 +820,10 @@ def evaluate_samples(
         Real training images: adds :func:`memorisation`.
     cas_epochs : int or None
         Adds :func:`cas` with this training budget.
+    two_sample_epochs : int or None
+        Adds :func:`two_sample_test` of the candidate images against ``X_real`` (labels given,
+        so the class mix is matched and the accuracy reported per class too), with this
+        training budget.
     k : int
         Neighbourhood size of precision/recall (density/coverage use ``k + 2``).
     kid_subsets : int
@@ -621,8 +837,8 @@ def evaluate_samples(
     dict
         ``classes``; ``per_class`` (one dict per class with ``n_real``, ``n_generated`` and the
         metrics of :data:`PER_CLASS_METRICS`, NaN when a class has too few samples); ``mean``
-        (mean over classes of each metric); ``cas`` and ``memorisation`` summaries or None;
-        ``settings``.
+        (mean over classes of each metric); ``cas``, ``two_sample`` and ``memorisation``
+        summaries or None; ``settings``.
     """
     extractor = _resolve_extractor(extractor)
     x_gen, x_real = to_model_input(X_generated), to_model_input(X_real)
@@ -663,11 +879,13 @@ def evaluate_samples(
         "per_class": per_class,
         "mean": {m: _mean(r[m] for r in per_class) for m in PER_CLASS_METRICS},
         "cas": None,
+        "two_sample": None,
         "memorisation": None,
         "settings": {
             "k": k,
             "kid_subsets": kid_subsets,
             "cas_epochs": cas_epochs,
+            "two_sample_epochs": two_sample_epochs,
             "extractor": extractor.get_config() if hasattr(extractor, "get_config") else type(extractor).__name__,
         },
     }
@@ -681,6 +899,17 @@ def evaluate_samples(
             model_params={"n_classes": n_classes},
             random_state=int(rng.randint(np.iinfo(np.int32).max)),
         )
+    if two_sample_epochs:
+        results["two_sample"] = two_sample_test(
+            x_real,
+            x_gen,
+            y_real=y_true,
+            y_generated=y_gen,
+            epochs=two_sample_epochs,
+            random_state=int(rng.randint(np.iinfo(np.int32).max)),
+        )
+        # classes missing from both sides are beyond the largest label it saw
+        results["two_sample"]["per_class"] += [math.nan] * (n_classes - len(results["two_sample"]["per_class"]))
     if X_train is not None:
         mem = memorisation(x_gen, X_train, x_real)
         results["memorisation"] = {key: v for key, v in mem.items() if not isinstance(v, np.ndarray)}
@@ -702,6 +931,7 @@ def evaluate_generator(
     extractor=None,
     X_train=None,
     cas_epochs: int | None = None,
+    two_sample_epochs: int | None = None,
     k: int = 3,
     kid_subsets: int = 100,
     random_state=0,
@@ -726,7 +956,7 @@ def evaluate_generator(
     classes : list of str or None
         Names of ``y_real``'s label indices; when given, samples are requested by name from the
         generator (so label orders may differ). ``None`` uses the generator's label order.
-    extractor, X_train, cas_epochs, k, kid_subsets, batch_size :
+    extractor, X_train, cas_epochs, two_sample_epochs, k, kid_subsets, batch_size :
         See :func:`evaluate_samples`.
     random_state : int, numpy.random.RandomState or None
         Seeds the noise and every subsampling.
@@ -781,6 +1011,7 @@ def evaluate_generator(
         extractor=extractor,
         X_train=X_train,
         cas_epochs=cas_epochs,
+        two_sample_epochs=two_sample_epochs,
         k=k,
         kid_subsets=kid_subsets,
         random_state=rng,
@@ -809,8 +1040,8 @@ def format_markdown(results: dict, *, digits: int = 3, title: str | None = None)
 
     Columns: FID, KID (×1000), precision, recall, density, coverage, "recognised" (the real-data
     classifier's recall on generated samples), the same on real test images (its ceiling), and
-    the diversity ratio; a last row holds the mean over classes. CAS and memorisation follow
-    as lines when present.
+    the diversity ratio; a last row holds the mean over classes. CAS, the two-sample test and
+    memorisation follow as lines when present.
     """
     if not isinstance(results, dict) or "per_class" not in results:
         raise ValueError("`results` must be the dict returned by evaluate_generator or evaluate_samples.")
@@ -836,6 +1067,21 @@ def format_markdown(results: dict, *, digits: int = 3, title: str | None = None)
                 f"CAS (trained on generated only, {results['settings'].get('cas_epochs')} epochs, tested on real): "
                 f"accuracy {c['accuracy']:.{digits}f}, balanced accuracy {c['balanced_accuracy']:.{digits}f}, "
                 f"macro-F1 {c['macro_f1']:.{digits}f}."
+            ),
+        ]
+    if results.get("two_sample"):
+        t = results["two_sample"]
+        epochs = results["settings"].get("two_sample_epochs")
+        per_class = ", ".join(
+            f"{name} {cell('accuracy', v)}" for name, v in zip(results["classes"], t["per_class"] or [])
+        )
+        lines += [
+            "",
+            (
+                f"Two-sample test (a classifier trained {epochs} epoch{'s' * (epochs != 1)} to tell "
+                f"generated from real images, class mix matched, scored on {t['n_test']} held-out images): accuracy "
+                f"{t['accuracy']:.{digits}f}, AUC {t['auc']:.{digits}f} (0.5: indistinguishable, 1: always told apart)"
+                + (f"; accuracy per class: {per_class}." if per_class else ".")
             ),
         ]
     if results.get("memorisation"):

@@ -320,3 +320,45 @@ def test_generator_quality_scores_each_latent_scale(fer_files, tmp_path, capsys)
         with pytest.raises(SystemExit):
             generator_quality.main([*base, "--latent-scales", "1", bad])
         assert f"`--latent-scales` must be a number in (0, 10]. Got {float(bad)!r} instead." in capsys.readouterr().err
+
+
+def test_generator_quality_on_the_validation_split_with_a_two_sample_test(fer_files, tmp_path, capsys, monkeypatch):
+    import generator_quality
+
+    with np.load(fer_files / "train.npz") as data:
+        X, y = data["images"], data["labels"]
+    every_other = np.arange(len(y)) % 2 == 0
+    split = {"train": (X[~every_other], y[~every_other]), "validation": (X[every_other], y[every_other]),
+             "classes": list(CLASSES)}
+    monkeypatch.setattr(generator_quality, "load_split", lambda path: split)  # the stored split is for the real file
+    page, out = tmp_path / "benchmarks.md", tmp_path / "quality.json"
+    page.write_text(f"# Benchmarks\n\n{generator_quality.BEGIN}\ntest-split numbers\n{generator_quality.END}\n")
+    folder = str(fer_files / "generator")
+    argv = [f"first={folder}", f"second={folder}", "--validation", "--train", str(fer_files / "train.npz"),
+            "--cas-epochs", "0", "--two-sample-epochs", "1", "--n-per-class", "4", "--docs", str(page),
+            "--json", str(out)]
+    assert generator_quality.main(argv) == 0
+    text = page.read_text()
+    assert "test-split numbers" in text  # the public test split's section is left alone
+    assert capsys.readouterr().out.startswith("## Generator quality (FER-2013 validation split, ")
+    begin, end = _docs.markers("generator-quality-validation")
+    section = text.split(begin)[1].split(end)[0]
+    assert f"## Generator quality (FER-2013 validation split, {every_other.sum()} faces of train.npz)" in section
+    assert f"against the {(~every_other).sum()} faces of train.npz outside the validation split" in section
+    assert "disgust: 2 validation images" in section and "Two-sample test" in section
+    header = next(line for line in section.splitlines() if line.startswith("| generator |"))
+    assert header.endswith("| CAS macro-F1 | two-sample acc ↓ |")
+    row = next(line for line in section.splitlines() if line.startswith("| first |"))
+    assert len(row.split("|")) == len(header.split("|")) and 0 <= float(row.split("|")[-2]) <= 1
+    two_sample = json.loads(out.read_text())["first"]["two_sample"]
+    assert len(two_sample["per_class"]) == 7 and two_sample["n_train"] + two_sample["n_test"] == 2 * 25  # min(4, n_c)
+
+    for bad, message in [
+        (["--validation"], "--validation needs --train"),
+        (["--validation", "--train", "t.npz", "--test", "p.npz"], "leave out --test"),
+        ([], "--test is required (or --validation with --train)"),
+        (["--test", "p.npz", "--two-sample-epochs", "-1"], "--two-sample-epochs must be 0 (off)"),
+    ]:
+        with pytest.raises(SystemExit):
+            generator_quality.main([folder, *bad])
+        assert message in capsys.readouterr().err

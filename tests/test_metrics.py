@@ -27,6 +27,7 @@ from cganbalance.metrics import (
     kernel_inception_distance,
     memorisation,
     precision_recall,
+    two_sample_test,
     within_class_diversity,
 )
 from cganbalance.nets import Generator, init_weights
@@ -321,6 +322,90 @@ def test_loading_a_broken_classifier_folder(tmp_path, tiny_extractor, monkeypatc
         load_fer_classifier(folder)
 
 
+# -- two-sample test --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def noise_images():
+    """Two independent draws of 400 uniform-noise 16×16 uint8 images: one distribution."""
+    rng = np.random.RandomState(0)
+    return tuple(rng.randint(0, 200, size=(400, 16, 16)).astype(np.uint8) for _ in range(2))
+
+
+def test_two_sample_test_cannot_tell_one_distribution_apart(noise_images):
+    real, generated = noise_images
+    numpy_state, torch_state = np.random.get_state(), torch.get_rng_state()
+    result = two_sample_test(real, generated, random_state=0)
+    assert set(result) == {"accuracy", "auc", "n_train", "n_test", "per_class"}
+    assert result["n_train"] == 560 and result["n_test"] == 240 and result["per_class"] is None
+    assert abs(result["accuracy"] - 0.5) < 0.15 and abs(result["auc"] - 0.5) < 0.15
+    assert result == two_sample_test(real, generated, random_state=0)  # same seed, same result
+    assert np.array_equal(np.random.get_state()[1], numpy_state[1]) and torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_two_sample_test_tells_marked_images_apart(noise_images):
+    real, generated = noise_images
+    marked = generated.copy()
+    marked[:, 4:8, 4:8] = 255  # a bright square no real image has
+    result = two_sample_test(real, marked, random_state=0)
+    assert result["accuracy"] > 0.9 and result["auc"] > 0.95
+
+
+def test_two_sample_test_matches_the_class_mix():
+    # Two classes, dark and bright, each the same on both sides, but mostly dark real images and
+    # mostly bright generated ones: brightness tells the side unless the class mix is matched.
+    rng = np.random.RandomState(1)
+
+    def faces(counts):
+        y = np.repeat([0, 1], counts)
+        return np.clip(rng.normal(60 + 120 * y[:, None, None], 20, size=(len(y), 16, 16)), 0, 255).astype(np.uint8), y
+
+    (X_real, y_real), (X_gen, y_gen) = faces([240, 60]), faces([60, 240])
+    blind = two_sample_test(X_real, X_gen, random_state=0)
+    matched = two_sample_test(X_real, X_gen, y_real=y_real, y_generated=y_gen, random_state=0)
+    assert blind["accuracy"] > 0.7  # 80% of dark images are real
+    assert abs(matched["accuracy"] - 0.5) < 0.15 and matched["n_train"] + matched["n_test"] == 2 * (60 + 60)
+    assert len(matched["per_class"]) == 2
+
+
+def test_two_sample_test_per_class_with_labels(noise_images):
+    real, generated = noise_images
+    y_real = np.repeat([0, 1, 2, 3], [30, 12, 20, 5])
+    y_gen = np.repeat([0, 1, 3], [18, 30, 9])  # no generated image of class 2
+    result = two_sample_test(real[:67], generated[:57], y_real=y_real, y_generated=y_gen, epochs=2, random_state=0)
+    assert result["n_train"] + result["n_test"] == 2 * (18 + 12 + 0 + 5)
+    assert result["n_test"] == 2 * (5 + 4 + 0 + 2)  # 30% of each class's pairs, rounded
+    assert len(result["per_class"]) == 4 and np.isnan(result["per_class"][2])
+    assert all(0 <= result["per_class"][c] <= 1 for c in (0, 1, 3))
+    np.testing.assert_equal(  # NaN included
+        result, two_sample_test(real[:67], generated[:57], y_real=y_real, y_generated=y_gen, epochs=2, random_state=0)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"X_real": np.zeros((9, 16, 16), np.uint8)}, "must each hold at least 10 images. Got 9 and 40 instead."),
+        (
+            {"y_real": np.zeros(40, int), "y_generated": np.ones(40, int)},
+            "at least 10 images of the classes both hold. Got 0 per side",
+        ),
+        ({"y_real": np.zeros(39, int), "y_generated": np.zeros(40, int)}, r"`y_real` must hold one label per image"),
+        ({"y_real": np.zeros(40, int)}, "must be given together or not at all. Got only `y_real`."),
+        ({"X_generated": np.zeros((40, 8, 8), np.uint8)}, r"same shape. Got \(1, 16, 16\) and \(1, 8, 8\) instead"),
+        ({"X_real": np.full((40, 16, 16), 3.0)}, r"`X_real`: Float `images` must be scaled to \[-1, 1\]"),
+        ({"test_size": 0}, r"`test_size` must be a number in \(0, 1\). Got 0 instead."),
+        ({"test_size": 1.5}, r"`test_size` must be a number in \(0, 1\). Got 1.5 instead."),
+        ({"test_size": "0.3"}, r"Got '0.3' instead."),
+        ({"test_size": 0.01}, "`test_size` leaves no image held out of 80 images"),
+        ({"test_size": 0.99}, "`test_size` leaves no image for training of 80 images"),
+        ({"epochs": 0}, "`epochs` must be a positive integer. Got 0 instead."),
+    ],
+)
+def test_two_sample_test_errors_name_the_argument(kwargs, match):
+    kwargs = {"X_real": np.zeros((40, 16, 16), np.uint8), "X_generated": np.zeros((40, 16, 16), np.uint8), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        two_sample_test(kwargs.pop("X_real"), kwargs.pop("X_generated"), **kwargs)
+
+
 # -- everything together ---------------------------------------------------------------------
 def test_cas_trains_on_synthetic_and_tests_on_real(tiny_faces):
     X, y = tiny_faces
@@ -338,6 +423,18 @@ def test_evaluate_samples_of_real_images_scores_as_real(tiny_extractor, tiny_fac
         assert row["precision"] == row["recall"] == row["coverage"] == 1.0
         assert row["diversity"] == pytest.approx(1.0)
         assert row["classifier_recall"] == row["real_recall"]
+
+
+def test_evaluate_samples_adds_the_two_sample_test(tiny_extractor, tiny_faces):
+    X, y = tiny_faces
+    kwargs = {"classes": ["a", "b", "c"], "extractor": tiny_extractor, "kid_subsets": 2, "random_state": 0}
+    result = evaluate_samples(X, y, X, y, two_sample_epochs=1, **kwargs)
+    two_sample = result["two_sample"]
+    assert two_sample["n_train"] + two_sample["n_test"] == 2 * len(X) and len(two_sample["per_class"]) == 3
+    assert result["settings"]["two_sample_epochs"] == 1
+    assert "Two-sample test (a classifier trained 1 epoch to" in format_markdown(result)
+    assert "accuracy per class: a " in format_markdown(result)
+    assert evaluate_samples(X, y, X, y, **kwargs)["two_sample"] is None
 
 
 def test_evaluate_generator_on_a_tiny_generator(tiny_generator, tiny_extractor, tiny_faces):
