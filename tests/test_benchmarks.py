@@ -1,8 +1,8 @@
 """The benchmark scripts' core functions and command lines work, on tiny data and budgets.
 
 They are never run for real here: a few optimiser steps, a handful of images, one fold split.
-Also pins the two ``train_classifier`` options the downstream benchmark relies on (``steps``,
-``class_weight``).
+Also pins the ``train_classifier`` options the downstream benchmark relies on (``steps``,
+``class_weight``, ``label_smoothing``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _state(model) -> list[torch.Tensor]:
     return [v.clone() for v in model.state_dict().values()]
 
 
-# -- train_classifier: steps and class_weight --------------------------------------------------
+# -- train_classifier: steps, class_weight and label_smoothing --------------------------------------------------
 def test_train_classifier_steps_match_epochs_and_allow_partial_passes():
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
@@ -67,10 +67,25 @@ def test_train_classifier_class_weight():
     assert all(torch.allclose(a.float(), b.float()) for a, b in zip(balanced, as_dict))
 
 
+def test_train_classifier_label_smoothing_changes_the_weights_and_zero_is_the_default():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
+    y = np.arange(40) % 3
+    common = {"steps": 3, "batch_size": 16, "random_state": 0, "model_params": {"widths": [4], "depths": [1]}}
+    plain = _state(train_classifier(X, y, **common))
+    assert all(torch.equal(a, b) for a, b in zip(plain, _state(train_classifier(X, y, label_smoothing=0.0, **common))))
+    smoothed = _state(train_classifier(X, y, label_smoothing=0.1, **common))
+    assert not all(torch.equal(a, b) for a, b in zip(plain, smoothed))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"steps": 0}, "`steps` must be a positive integer"),
+        ({"label_smoothing": 1.0}, r"`label_smoothing` must be a number in \[0, 1\). Got 1.0 instead"),
+        ({"label_smoothing": -0.1}, r"`label_smoothing` must be a number in \[0, 1\). Got -0.1 instead"),
+        ({"label_smoothing": "0.1"}, r"`label_smoothing` must be a number in \[0, 1\). Got '0.1' instead"),
+        ({"label_smoothing": float("nan")}, r"`label_smoothing` must be a number in \[0, 1\). Got nan instead"),
         ({"class_weight": "inverse"}, "`class_weight` must be 'balanced'"),
         ({"class_weight": [1.0]}, "one weight per class"),
         ({"class_weight": {5: 1.0}}, "class indices"),
