@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from cganbalance.classifier import train_classifier
+from cganbalance.classifier import FERClassifier, train_classifier
 from cganbalance.fer2013 import CLASSES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -226,18 +226,84 @@ def test_downstream_main_resumes_and_writes_its_docs_section(fer_files, tmp_path
 
 
 def test_downstream_reads_results_files_from_before_cgan_variants(fer_files, tmp_path):
-    settings = {"train": "train.npz", "steps": 3}
+    settings = {"train": "train.npz", "steps": 3, "widths": [4, 8]}
+    # files from before --classifier and --validation hold small-classifier runs on the public test split
+    now = {**settings, "classifier": "small", "split": "public_test", "depths": [1, 1], "label_smoothing": 0.0}
     old = {"settings": {**settings, "generator": "fer2013-cgan", "cgan_ratio": None},
            "runs": {"cgan/seed0": {"accuracy": 0.5}, "none/seed0": {"accuracy": 0.4}}}
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
-    results = downstream_fer.load_results(path, settings)
+    results = downstream_fer.load_results(path, now)
     assert results["runs"]["cgan/seed0"] == {"accuracy": 0.5, "generator": "fer2013-cgan", "max_synthetic_ratio": None}
     assert "generator" not in results["runs"]["none/seed0"]
+    with pytest.raises(SystemExit, match="other settings"):
+        downstream_fer.load_results(path, {**now, "classifier": "strong"})
     # runs made with another generator keep its name, as new runs with it would be named
     old["settings"]["generator"] = "runs/g2"
     path.write_text(json.dumps(old))
-    assert sorted(downstream_fer.load_results(path, settings)["runs"]) == ["cgan (g2)/seed0", "none/seed0"]
+    assert sorted(downstream_fer.load_results(path, now)["runs"]) == ["cgan (g2)/seed0", "none/seed0"]
+
+
+def test_downstream_settings_name_the_classifier_and_the_split():
+    small = downstream_fer.make_settings(downstream_fer.parse_args(["--train", "t.npz", "--test", "p.npz"]))
+    assert small == {"train": "t.npz", "split": "public_test", "test": "p.npz", "subset": None, "classifier": "small",
+                     "steps": 1600, "batch_size": 128, "lr": 2e-3, "weight_decay": 5e-4, "max_shift": 4,
+                     "widths": [32, 64, 128, 256], "depths": [1, 1, 1, 1], "label_smoothing": 0.0}
+    strong = downstream_fer.make_settings(
+        downstream_fer.parse_args(["--train", "t.npz", "--validation", "--classifier", "strong"])
+    )
+    assert strong == {**small, "split": "validation", "test": None, "classifier": "strong", "steps": 4000,
+                      "widths": [48, 96, 192, 384], "depths": [2, 2, 2, 2], "label_smoothing": 0.1}
+    model = FERClassifier(widths=strong["widths"], depths=strong["depths"])
+    assert sum(p.numel() for p in model.parameters()) == 2_639_479  # "2.64M parameters" in the docstring
+    assert downstream_fer.section("small", "public_test") == "downstream-fer"  # the section the docs link to
+    assert downstream_fer.section("strong", "validation") == "downstream-fer-strong-validation"
+    for argv in (["--train", "t.npz"], ["--train", "t.npz", "--test", "p.npz", "--validation"],
+                 ["--train", "t.npz", "--validation", "--classifier", "large"]):
+        with pytest.raises(SystemExit):
+            downstream_fer.parse_args(argv)
+
+
+def test_downstream_validation_split_and_strong_classifier_keep_their_own_results_and_section(
+    fer_files, tmp_path, monkeypatch, capsys
+):
+    def tiny_split(path):  # the tiny train.npz is not the FER-2013 copy the stored split was made from
+        data = np.load(path)
+        val = np.arange(len(data["labels"])) % 4 == 0
+        X, y = data["images"], data["labels"]
+        return {"train": (X[~val], y[~val]), "validation": (X[val], y[val]), "classes": list(data["classes"])}
+
+    monkeypatch.setattr(downstream_fer, "load_split", tiny_split)
+    page = tmp_path / "benchmarks.md"
+    common = ["--train", str(fer_files / "train.npz"), *TINY_CNN, "--strategies", "none", "class_weights",
+              "--seeds", "0", "--docs", str(page), "--threads", "1"]
+    validation, test = tmp_path / "validation.json", tmp_path / "test.json"
+    assert downstream_fer.main([*common, "--validation", "--classifier", "strong", "--results", str(validation)]) == 0
+    stored = json.loads(validation.read_text())
+    assert stored["settings"]["split"] == "validation" and stored["settings"]["test"] is None
+    assert stored["settings"]["classifier"] == "strong" and stored["settings"]["depths"] == [2, 2]
+    assert stored["settings"]["label_smoothing"] == 0.1
+    assert {(r["n_train"], r["n_test"]) for r in stored["runs"].values()} == {(43, 15)}  # 58 faces, every 4th held out
+    small = [v.numel() for v in FERClassifier(widths=[4, 8], depths=[1, 1]).parameters()]
+    assert stored["runs"]["none/seed0"]["parameters"] > sum(small)  # two convolutions per stage
+    text = page.read_text()
+    assert "<!-- downstream-fer-strong-validation:start -->" in text and "<!-- downstream-fer:start -->" not in text
+    assert "## Downstream classifier, strong CNN (FER-2013 validation split, 15 faces of train.npz)" in text
+    assert "label smoothing 0.1" in text and "| class_weights | 1/1 |" in text
+
+    # The small classifier on the public test split writes its own section; the validation one is left as it was.
+    section = text[text.index("<!-- downstream-fer-strong-validation:start -->"):]
+    assert downstream_fer.main([*common, "--test", str(fer_files / "public_test.npz"), "--results", str(test)]) == 0
+    text = page.read_text()
+    assert "## Downstream classifier (FER-2013 public test split)" in text and section in text
+    assert "label smoothing" not in text.split("<!-- downstream-fer:start -->")[1]
+    assert json.loads(test.read_text())["settings"]["split"] == "public_test"
+
+    # The runs of one classifier or split never join the results file of another.
+    for argv in (["--validation", "--results", str(test)], ["--test", str(fer_files / "public_test.npz"),
+                                                            "--classifier", "strong", "--results", str(test)]):
+        with pytest.raises(SystemExit, match="other settings"):
+            downstream_fer.main([*common, *argv])
 
 
 # -- tabular -----------------------------------------------------------------------------------
