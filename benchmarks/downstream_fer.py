@@ -1,10 +1,19 @@
-"""Downstream value of balancing FER-2013: one small CNN trained with each balancing strategy.
+"""Downstream value of balancing FER-2013: one CNN trained with each balancing strategy.
 
-The same :class:`cganbalance.classifier.FERClassifier` (widths 32/64/128/256, 0.39M
-parameters), the same augmentation (random flips and shifts of up to 4 pixels), the same
-optimiser (AdamW, one-cycle learning rate) and the SAME number of optimiser steps are used for
-every strategy, so an over-sampled training set (50,505 images at full balance, against 28,709)
-gets no extra training. Strategies:
+Every strategy trains the same :class:`cganbalance.classifier.FERClassifier` with the same
+augmentation (random flips, and shifts of up to 4 pixels: pad with the edge, then crop), the
+same optimiser (AdamW, one-cycle learning rate) and the SAME number of optimiser steps, so an
+over-sampled training set (50,505 images at full balance, against 28,709) gets no extra
+training. Two classifiers (``--classifier``); a claim about balancing should hold for both:
+
+- ``small`` (the default): widths 32/64/128/256, one 3×3 convolution per stage (0.39M
+  parameters), plain cross-entropy, 1,600 steps of 128 images;
+- ``strong``: widths 48/96/192/384, two convolutions per stage (2.64M parameters),
+  cross-entropy with label smoothing 0.1, 4,000 steps of 128 images (20 passes over the 25,709
+  faces of the validation protocol). Meant to reach 0.65 accuracy without resampling, so that a
+  gain from balancing cannot be only the repair of a weak classifier.
+
+Strategies:
 
 - ``none``: the training split as it is;
 - ``class_weights``: cross-entropy weighted by inverse class frequency (scikit-learn's
@@ -28,31 +37,48 @@ gets no extra training. Strategies:
 - ``...-latent-S`` (e.g. ``cgan-latent-1.5``, ``cgan-ratio-0.5-latent-1.5``): any of these
   with ``latent_scale=S``, noise of standard deviation ``S`` (more varied faces above 1).
 
-Every classifier is trained on the FER-2013 training split and tested on the public test split:
-accuracy, macro-F1, balanced accuracy, recall and F1 of the two rarest emotions (disgust, fear);
-mean ± sample standard deviation over ``--seeds``. A seed sets the resampling, the initial
-weights, the batch order, the augmentation and dropout. The resampled sets are all fully
-balanced (every class as large as the largest, 7,215 images). A run made with another
+Splits, exactly one of:
+
+- ``--validation``: train on ``--train`` minus the fixed validation split of
+  ``benchmarks/fer_split.py`` (25,709 faces) and score on the 3,000 validation faces. Every
+  choice (strategy, generator, ratio, filtering, latent scale) is made here. The score is
+  honest only with a ``--generator`` trained without the validation faces: the shipped
+  ``fer2013-cgan`` and ``fer2013-cgan-balanced`` saw all of ``train.npz``, and so did the
+  shipped classifier that ``-filtered`` ranks with;
+- ``--test public_test.npz``: train on all of ``--train`` (28,709 faces) and score on the
+  public test split (3,589 faces), once, for the final tables.
+
+Scores: accuracy, macro-F1, balanced accuracy, recall and F1 of the two rarest emotions
+(disgust, fear); mean ± sample standard deviation over ``--seeds``. A seed sets the resampling,
+the initial weights, the batch order, the augmentation and dropout. The resampled sets are all
+fully balanced (every class as large as the largest, 7,215 images). A run made with another
 ``--generator`` is stored and shown as ``strategy (folder name)``.
 
 Each (strategy, seed) result is written to ``--results`` (JSON) as soon as it is finished and
 skipped when the script runs again with the same settings, so a long run can be split across
-sessions: run the same command again to continue. The Markdown table (with the commands, dates
-and machines that produced it) is printed, and ``--docs`` writes it into the
-``downstream-fer`` section of a Markdown file.
+sessions: run the same command again to continue. The settings (classifier, split, steps, ...)
+are stored with the runs, and a file made with other settings is refused: give each classifier
+and each split its own results file. The Markdown table (with the commands, dates and machines
+that produced it) is printed, and ``--docs`` writes it into its own section of a Markdown file:
+``downstream-fer`` (small, public test split), ``downstream-fer-strong``,
+``downstream-fer-validation`` or ``downstream-fer-strong-validation``.
 
-Time, on this project's machine (2-core Intel Xeon, torch 2.14): the CNN trained at 255
+Time, on this project's machine (2-core Intel Xeon, torch 2.14): the small CNN trained at 255
 images/s (batch 128) on one thread while another job held both cores, so about 500 images/s
-on 2 free cores; one run of the default 1,600 steps of 128 images then takes about 7 minutes,
-testing a few seconds, and resampling under a minute per seed (SMOTE's neighbour search on
-2,304 pixels; drawing 21,796 faces from a 48×48 generator took 57 s on that contended
-thread). The default 5 strategies × 3 seeds should take about 1 h 50 min (15 runs).
-``--subset 700 --steps 10 --batch-size 32 --seeds 0 1 --threads 1`` (10 runs) took 90 s,
-mostly loading and testing on the 3,589 test faces.
+on 2 free cores; one run of its 1,600 steps then takes about 7 minutes, testing a few seconds,
+and resampling under a minute per seed (SMOTE's neighbour search on 2,304 pixels; drawing
+21,796 faces from a 48×48 generator took 57 s on that contended thread). The default 5
+strategies × 3 seeds should take about 1 h 50 min (15 runs). The strong CNN trained at 38
+images/s (batch 128) on one thread of a 2-core AMD EPYC while other jobs held both cores, where
+the small one trained at 181 images/s (4.8 times as fast): one run of its 4,000 steps takes
+about 3.7 hours on such a thread and, at the same ratio to the small one, about 1.4 hours on 2
+free cores (not measured), so about 21 hours for 5 strategies × 3 seeds. ``--subset 700
+--steps 10 --batch-size 32 --seeds 0 1 --threads 1`` (10 runs) took 90 s, mostly loading and
+testing on the 3,589 test faces.
 
-    python benchmarks/downstream_fer.py --train train.npz --test public_test.npz \\
-        [--strategies none class_weights RandomOverSampler SMOTE cgan cgan-ratio-1] [--seeds 0 1 2] \\
-        [--steps 1600] [--batch-size 128] [--generator fer2013-cgan] \\
+    python benchmarks/downstream_fer.py --train train.npz (--validation | --test public_test.npz) \\
+        [--classifier {small,strong}] [--strategies none class_weights RandomOverSampler SMOTE cgan] \\
+        [--seeds 0 1 2] [--steps N] [--batch-size 128] [--generator fer2013-cgan] \\
         [--subset N] [--results downstream_fer.json] [--docs docs/benchmarks.md]
 """
 
@@ -75,6 +101,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _docs import HelpFormatter, command, machine, markers, mean_std, write_section
+from fer_split import N_VALIDATION, load_split
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
@@ -95,7 +122,11 @@ CGAN_VARIANT = re.compile(
 DEFAULT_GENERATOR = "fer2013-cgan"
 #: Per-class scores shown in the table (the two rarest FER-2013 emotions).
 FOCUS = ("disgust", "fear")
-BEGIN, END = markers("downstream-fer")
+#: ``--classifier``: stage widths, convolutions per stage, label smoothing and default steps.
+CLASSIFIERS = {
+    "small": {"widths": [32, 64, 128, 256], "depth": 1, "label_smoothing": 0.0, "steps": 1600},
+    "strong": {"widths": [48, 96, 192, 384], "depth": 2, "label_smoothing": 0.1, "steps": 4000},
+}
 
 
 def key(strategy: str, seed: int) -> str:
@@ -126,6 +157,12 @@ def check_strategy(name: str) -> str:
     raise argparse.ArgumentTypeError(
         f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R|-extra-E][-latent-S]. Got {name!r}."
     )
+
+
+def section(classifier: str, split: str) -> str:
+    """The Markdown section a table is written to: each classifier and split has its own."""
+    strong, validation = classifier == "strong", split == "validation"
+    return "downstream-fer" + ("-strong" if strong else "") + ("-validation" if validation else "")
 
 
 def label(strategy: str, generator: str) -> str:
@@ -255,8 +292,9 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         model_params={
             "n_classes": len(fer2013.CLASSES),
             "widths": settings["widths"],
-            "depths": [1] * len(settings["widths"]),
+            "depths": settings["depths"],
         },
+        label_smoothing=settings["label_smoothing"],
         random_state=seed,
         verbose=verbose,
     )
@@ -293,6 +331,9 @@ def load_results(path: Path | None, settings: dict) -> dict:
     generator, ratio = stored.pop("generator", None), stored.pop("cgan_ratio", None)
     if ratio is not None:
         raise SystemExit(f"{path} holds runs made with the old --cgan-ratio option; use another --results file.")
+    if "classifier" not in stored:  # files from before --classifier and --validation
+        stored.update(classifier="small", split="public_test", depths=[1] * len(stored.get("widths", [])),
+                      label_smoothing=0.0)
     runs = {}
     for name, run_ in results.get("runs", {}).items():
         if name.startswith("cgan") and "generator" not in run_:
@@ -368,12 +409,22 @@ def strategies_in(results: dict) -> list[str]:
     return [s for s in STRATEGIES if s in names] + [s for s in names if s not in STRATEGIES]
 
 
+def heading(settings: dict, n_scored: int) -> str:
+    """The table's title: the classifier (when strong) and the split the scores come from."""
+    split = (
+        "FER-2013 public test split" if settings["split"] == "public_test"
+        else f"FER-2013 validation split, {n_scored:,} faces of {settings['train']}"
+    )
+    return "## Downstream classifier" + (", strong CNN" if settings["classifier"] == "strong" else "") + f" ({split})"
+
+
 def format_markdown(results: dict, seeds) -> str:
     """The table of every finished run, mean ± std over ``seeds``, headed by how they were made."""
     runs, settings = results["runs"], results["settings"]
     strategies = strategies_in(results)
     finished = [runs[key(s, seed)] for s in strategies for seed in seeds if key(s, seed) in runs]
-    lines = ["## Downstream classifier (FER-2013 public test split)", ""]
+    validation = settings["split"] == "validation"
+    lines = [heading(settings, finished[0]["n_test"] if finished else N_VALIDATION), ""]
     if not finished:
         return "\n".join(lines + ["No finished runs."])
     dates = sorted(r["date"][:10] for r in finished)
@@ -389,15 +440,26 @@ def format_markdown(results: dict, seeds) -> str:
         ),
         "",
         (
-            f"One FERClassifier (widths {settings['widths']}, {finished[0]['parameters']:,} parameters) per run, "
-            f"trained for {settings['steps']:,} steps of {settings['batch_size']} images whatever the training set's "
-            f"size (AdamW, one-cycle lr {settings['lr']}, weight decay {settings['weight_decay']}, flips and shifts of "
-            f"up to {settings['max_shift']} pixels) on the training split"
+            f"One {settings['classifier']} FERClassifier (widths {settings['widths']}, depths {settings['depths']}, "
+            f"{finished[0]['parameters']:,} parameters) per run, trained for {settings['steps']:,} steps of "
+            f"{settings['batch_size']} images whatever the training set's size (AdamW, one-cycle lr {settings['lr']}, "
+            f"weight decay {settings['weight_decay']}, "
+            + (f"label smoothing {settings['label_smoothing']}, " if settings["label_smoothing"] else "")
+            + f"flips and shifts of up to {settings['max_shift']} pixels) on "
+            + (f"`{settings['train']}` minus the validation split" if validation else "the training split")
             + (f" (stratified subset of {settings['subset']:,})" if settings["subset"] else "")
-            + f"; tested on the {finished[0]['n_test']:,} images of the public test split. "
-            "Mean ± sample standard deviation over seeds (the seed sets resampling, initial weights, batch order, "
+            + (
+                f"; scored on the {finished[0]['n_test']:,} faces of the validation split. " if validation
+                else f"; tested on the {finished[0]['n_test']:,} images of the public test split. "
+            )
+            + "Mean ± sample standard deviation over seeds (the seed sets resampling, initial weights, batch order, "
             "augmentation)."
             + cgan_note(finished)
+            + (
+                " On the validation split the cgan rows are fair only for a generator trained without the validation"
+                " faces; the shipped generators, and the shipped classifier behind -filtered, saw them."
+                if validation and any("generator" in r for r in finished) else ""
+            )
         ),
         "",
         "| strategy | seeds | training images | " + " | ".join(name for name, _ in COLUMNS) + " | minutes per run |",
@@ -418,54 +480,94 @@ def format_markdown(results: dict, seeds) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     doc = __doc__.split("\n\n")
     parser = argparse.ArgumentParser(description="\n\n".join(doc[:-1]), formatter_class=HelpFormatter)
-    parser.add_argument("--train", required=True, help="FER-2013 training split (train.npz or any fer2013.load source)")
-    parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
+    parser.add_argument("--train", required=True,
+                        help="FER-2013 training split (train.npz; with --test, any fer2013.load source)")
+    split = parser.add_mutually_exclusive_group(required=True)
+    split.add_argument("--validation", action="store_true",
+                       help="train on --train minus the validation split (benchmarks/fer_split.py) and score on its "
+                       f"{N_VALIDATION:,} faces: where every choice is made")
+    split.add_argument("--test", default=None,
+                       help="FER-2013 public test split (public_test.npz): train on all of --train and score here, "
+                       "once, for the final tables")
+    parser.add_argument("--classifier", choices=sorted(CLASSIFIERS), default="small",
+                        help="small: widths 32 64 128 256, one convolution per stage, 1600 steps; strong: widths "
+                        "48 96 192 384, two convolutions per stage, label smoothing 0.1, 4000 steps")
     parser.add_argument("--strategies", nargs="+", type=check_strategy, default=list(STRATEGIES), metavar="STRATEGY",
                         help=f"balancing strategies to compare, from {', '.join(STRATEGIES)} and the cgan variants "
                         "cgan[-filtered][-ratio-R|-extra-E][-latent-S]")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="random seeds, one run of each strategy per seed")
-    parser.add_argument("--steps", type=int, default=1600, help="optimiser steps per run, the same for every strategy")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="optimiser steps per run, the same for every strategy (default: the classifier's)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per optimiser step")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle)")
     parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW weight decay")
     parser.add_argument("--max-shift", type=int, default=4, help="largest random shift of the augmentation (pixels)")
-    parser.add_argument("--widths", nargs="+", type=int, default=[32, 64, 128, 256], help="CNN stage widths")
+    parser.add_argument("--widths", nargs="+", type=int, default=None,
+                        help="CNN stage widths, each with the classifier's convolutions per stage "
+                        "(default: the classifier's)")
     parser.add_argument("--generator", default=DEFAULT_GENERATOR,
-                        help="pretrained generator for the cgan strategies: an alias or a local folder")
+                        help="pretrained generator for the cgan strategies: an alias or a local folder; with "
+                        "--validation, an honest score needs one trained without the validation faces (the shipped "
+                        "generators saw them)")
     parser.add_argument("--subset", type=int, default=None,
                         help="train on a stratified subset of this many images (quick runs)")
     parser.add_argument("--results", default=None,
                         help="JSON file of finished runs: written after each run, finished runs skipped on rerun")
-    parser.add_argument("--docs", default=None, help="Markdown file whose downstream-fer section is replaced")
+    parser.add_argument("--docs", default=None,
+                        help="Markdown file whose downstream-fer[-strong][-validation] section is replaced")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args(argv)
     for name in ("steps", "batch_size", "threads", "subset"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer. Got {value} instead.")
+    if args.widths is not None and min(args.widths) < 1:
+        parser.error(f"--widths must be positive integers. Got {args.widths} instead.")
     return args
+
+
+def make_settings(args: argparse.Namespace) -> dict:
+    """What the runs of a results file share: data, split, classifier and training (the defaults filled in)."""
+    classifier = CLASSIFIERS[args.classifier]
+    widths = args.widths or classifier["widths"]
+    return {
+        "train": Path(args.train).name,
+        "split": "validation" if args.validation else "public_test",
+        "test": Path(args.test).name if args.test else None,
+        "subset": args.subset,
+        "classifier": args.classifier,
+        "steps": args.steps or classifier["steps"],
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "max_shift": args.max_shift,
+        "widths": widths,
+        "depths": [classifier["depth"]] * len(widths),
+        "label_smoothing": classifier["label_smoothing"],
+    }
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = {
-        "train": Path(args.train).name,
-        "test": Path(args.test).name,
-        "subset": args.subset,
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
-        "max_shift": args.max_shift,
-        "widths": args.widths,
-    }
+    settings = make_settings(args)
     results_path = Path(args.results) if args.results else None
     results = load_results(results_path, settings)
 
-    X_train, y_train = stratified_subset(*fer2013.load(args.train, split="train"), args.subset)
-    X_test, y_test = fer2013.load(args.test, split="public_test")
+    if args.validation:
+        try:
+            split = load_split(args.train)
+        except ValueError as exc:
+            raise SystemExit(f"--train {args.train}: {exc}") from None
+        if split["classes"] != list(fer2013.CLASSES):
+            raise SystemExit(f"--train {args.train}: classes {split['classes']} are not in the order "
+                             f"{list(fer2013.CLASSES)}.")
+        (X_train, y_train), (X_test, y_test) = split["train"], split["validation"]
+    else:
+        X_train, y_train = fer2013.load(args.train, split="train")
+        X_test, y_test = fer2013.load(args.test, split="public_test")
+    X_train, y_train = stratified_subset(X_train, y_train, args.subset)
     data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
     generator = None
     todo = [
@@ -480,7 +582,8 @@ def main(argv=None) -> int:
         except (FileNotFoundError, ValueError) as exc:
             raise SystemExit(f"--generator {args.generator}: {exc}") from None
     counts = ", ".join(f"{c} {n:,}" for c, n in zip(fer2013.CLASSES, np.bincount(y_train, minlength=7)))
-    print(f"{machine()}\ntrain {len(y_train):,} images ({counts}); test {len(y_test):,} images", flush=True)
+    print(f"{machine()}\ntrain {len(y_train):,} images ({counts}); {settings['split'].replace('_', ' ')} "
+          f"{len(y_test):,} images", flush=True)
     print(f"{len(todo)} runs to do, {len(args.strategies) * len(args.seeds) - len(todo)} already in {args.results}",
           flush=True)
     started = time.perf_counter()
@@ -501,7 +604,7 @@ def main(argv=None) -> int:
     text = format_markdown(results, args.seeds)
     print("\n" + text)
     if args.docs:
-        write_section(args.docs, text, BEGIN, END)
+        write_section(args.docs, text, *markers(section(args.classifier, settings["split"])))
         print(f"\nUpdated {args.docs}")
     return 0
 

@@ -438,6 +438,7 @@ def train_classifier(
     augment: bool = True,
     max_shift: int = 4,
     class_weight=None,
+    label_smoothing: float = 0.0,
     model: FERClassifier | None = None,
     model_params: dict | None = None,
     classes: Sequence[str] | None = None,
@@ -476,6 +477,10 @@ def train_classifier(
         ``"balanced"`` gives class ``c`` the weight ``N / (n_present_classes * N_c)``, as
         scikit-learn's ``compute_class_weight``; a dict maps class indices to weights (others
         get 1); an array holds one weight per class. ``None`` weighs every sample equally.
+    label_smoothing : float
+        In ``[0, 1)``: the cross-entropy's target puts ``1 - label_smoothing`` on the true class
+        and spreads ``label_smoothing`` evenly over all classes (``torch.nn.CrossEntropyLoss``);
+        0 trains on one-hot targets.
     model : FERClassifier or None
         The network to train (in place); ``None`` builds one with ``model_params`` and
         initialises it from ``random_state``.
@@ -521,6 +526,9 @@ def train_classifier(
                 "integer" if int in kind and float not in kind else "number"
             )
             raise ValueError(f"`{name}` must be {what}. Got {value!r} instead.")
+    if not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool) \
+            or not 0 <= label_smoothing < 1:
+        raise ValueError(f"`label_smoothing` must be a number in [0, 1). Got {label_smoothing!r} instead.")
     x = to_model_input(X)
     if len(x) < 2:
         raise ValueError(f"`X` must hold at least 2 images. Got {len(x)}.")
@@ -567,7 +575,7 @@ def train_classifier(
             batch = _augment(x[idx], max_shift, rng) if augment else x[idx]
             target = y_t[idx].to(dev)
             logits = model(batch.to(dev))
-            loss = F.cross_entropy(logits, target, weight=weights)
+            loss = F.cross_entropy(logits, target, weight=weights, label_smoothing=float(label_smoothing))
             if not math.isfinite(loss.item()):
                 raise RuntimeError(
                     f"Classifier training diverged at epoch {epoch + 1}, step {i + 1} (loss {loss.item()}); "

@@ -1,8 +1,8 @@
 """The benchmark scripts' core functions and command lines work, on tiny data and budgets.
 
 They are never run for real here: a few optimiser steps, a handful of images, one fold split.
-Also pins the two ``train_classifier`` options the downstream benchmark relies on (``steps``,
-``class_weight``).
+Also pins the ``train_classifier`` options the downstream benchmark relies on (``steps``,
+``class_weight``, ``label_smoothing``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from cganbalance.classifier import train_classifier
+from cganbalance.classifier import FERClassifier, train_classifier
 from cganbalance.fer2013 import CLASSES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -40,7 +40,7 @@ def _state(model) -> list[torch.Tensor]:
     return [v.clone() for v in model.state_dict().values()]
 
 
-# -- train_classifier: steps and class_weight --------------------------------------------------
+# -- train_classifier: steps, class_weight and label_smoothing --------------------------------------------------
 def test_train_classifier_steps_match_epochs_and_allow_partial_passes():
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
@@ -67,10 +67,25 @@ def test_train_classifier_class_weight():
     assert all(torch.allclose(a.float(), b.float()) for a, b in zip(balanced, as_dict))
 
 
+def test_train_classifier_label_smoothing_changes_the_weights_and_zero_is_the_default():
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
+    y = np.arange(40) % 3
+    common = {"steps": 3, "batch_size": 16, "random_state": 0, "model_params": {"widths": [4], "depths": [1]}}
+    plain = _state(train_classifier(X, y, **common))
+    assert all(torch.equal(a, b) for a, b in zip(plain, _state(train_classifier(X, y, label_smoothing=0.0, **common))))
+    smoothed = _state(train_classifier(X, y, label_smoothing=0.1, **common))
+    assert not all(torch.equal(a, b) for a, b in zip(plain, smoothed))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"steps": 0}, "`steps` must be a positive integer"),
+        ({"label_smoothing": 1.0}, r"`label_smoothing` must be a number in \[0, 1\). Got 1.0 instead"),
+        ({"label_smoothing": -0.1}, r"`label_smoothing` must be a number in \[0, 1\). Got -0.1 instead"),
+        ({"label_smoothing": "0.1"}, r"`label_smoothing` must be a number in \[0, 1\). Got '0.1' instead"),
+        ({"label_smoothing": float("nan")}, r"`label_smoothing` must be a number in \[0, 1\). Got nan instead"),
         ({"class_weight": "inverse"}, "`class_weight` must be 'balanced'"),
         ({"class_weight": [1.0]}, "one weight per class"),
         ({"class_weight": {5: 1.0}}, "class indices"),
@@ -211,18 +226,84 @@ def test_downstream_main_resumes_and_writes_its_docs_section(fer_files, tmp_path
 
 
 def test_downstream_reads_results_files_from_before_cgan_variants(fer_files, tmp_path):
-    settings = {"train": "train.npz", "steps": 3}
+    settings = {"train": "train.npz", "steps": 3, "widths": [4, 8]}
+    # files from before --classifier and --validation hold small-classifier runs on the public test split
+    now = {**settings, "classifier": "small", "split": "public_test", "depths": [1, 1], "label_smoothing": 0.0}
     old = {"settings": {**settings, "generator": "fer2013-cgan", "cgan_ratio": None},
            "runs": {"cgan/seed0": {"accuracy": 0.5}, "none/seed0": {"accuracy": 0.4}}}
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
-    results = downstream_fer.load_results(path, settings)
+    results = downstream_fer.load_results(path, now)
     assert results["runs"]["cgan/seed0"] == {"accuracy": 0.5, "generator": "fer2013-cgan", "max_synthetic_ratio": None}
     assert "generator" not in results["runs"]["none/seed0"]
+    with pytest.raises(SystemExit, match="other settings"):
+        downstream_fer.load_results(path, {**now, "classifier": "strong"})
     # runs made with another generator keep its name, as new runs with it would be named
     old["settings"]["generator"] = "runs/g2"
     path.write_text(json.dumps(old))
-    assert sorted(downstream_fer.load_results(path, settings)["runs"]) == ["cgan (g2)/seed0", "none/seed0"]
+    assert sorted(downstream_fer.load_results(path, now)["runs"]) == ["cgan (g2)/seed0", "none/seed0"]
+
+
+def test_downstream_settings_name_the_classifier_and_the_split():
+    small = downstream_fer.make_settings(downstream_fer.parse_args(["--train", "t.npz", "--test", "p.npz"]))
+    assert small == {"train": "t.npz", "split": "public_test", "test": "p.npz", "subset": None, "classifier": "small",
+                     "steps": 1600, "batch_size": 128, "lr": 2e-3, "weight_decay": 5e-4, "max_shift": 4,
+                     "widths": [32, 64, 128, 256], "depths": [1, 1, 1, 1], "label_smoothing": 0.0}
+    strong = downstream_fer.make_settings(
+        downstream_fer.parse_args(["--train", "t.npz", "--validation", "--classifier", "strong"])
+    )
+    assert strong == {**small, "split": "validation", "test": None, "classifier": "strong", "steps": 4000,
+                      "widths": [48, 96, 192, 384], "depths": [2, 2, 2, 2], "label_smoothing": 0.1}
+    model = FERClassifier(widths=strong["widths"], depths=strong["depths"])
+    assert sum(p.numel() for p in model.parameters()) == 2_639_479  # "2.64M parameters" in the docstring
+    assert downstream_fer.section("small", "public_test") == "downstream-fer"  # the section the docs link to
+    assert downstream_fer.section("strong", "validation") == "downstream-fer-strong-validation"
+    for argv in (["--train", "t.npz"], ["--train", "t.npz", "--test", "p.npz", "--validation"],
+                 ["--train", "t.npz", "--validation", "--classifier", "large"]):
+        with pytest.raises(SystemExit):
+            downstream_fer.parse_args(argv)
+
+
+def test_downstream_validation_split_and_strong_classifier_keep_their_own_results_and_section(
+    fer_files, tmp_path, monkeypatch, capsys
+):
+    def tiny_split(path):  # the tiny train.npz is not the FER-2013 copy the stored split was made from
+        data = np.load(path)
+        val = np.arange(len(data["labels"])) % 4 == 0
+        X, y = data["images"], data["labels"]
+        return {"train": (X[~val], y[~val]), "validation": (X[val], y[val]), "classes": list(data["classes"])}
+
+    monkeypatch.setattr(downstream_fer, "load_split", tiny_split)
+    page = tmp_path / "benchmarks.md"
+    common = ["--train", str(fer_files / "train.npz"), *TINY_CNN, "--strategies", "none", "class_weights",
+              "--seeds", "0", "--docs", str(page), "--threads", "1"]
+    validation, test = tmp_path / "validation.json", tmp_path / "test.json"
+    assert downstream_fer.main([*common, "--validation", "--classifier", "strong", "--results", str(validation)]) == 0
+    stored = json.loads(validation.read_text())
+    assert stored["settings"]["split"] == "validation" and stored["settings"]["test"] is None
+    assert stored["settings"]["classifier"] == "strong" and stored["settings"]["depths"] == [2, 2]
+    assert stored["settings"]["label_smoothing"] == 0.1
+    assert {(r["n_train"], r["n_test"]) for r in stored["runs"].values()} == {(43, 15)}  # 58 faces, every 4th held out
+    small = [v.numel() for v in FERClassifier(widths=[4, 8], depths=[1, 1]).parameters()]
+    assert stored["runs"]["none/seed0"]["parameters"] > sum(small)  # two convolutions per stage
+    text = page.read_text()
+    assert "<!-- downstream-fer-strong-validation:start -->" in text and "<!-- downstream-fer:start -->" not in text
+    assert "## Downstream classifier, strong CNN (FER-2013 validation split, 15 faces of train.npz)" in text
+    assert "label smoothing 0.1" in text and "| class_weights | 1/1 |" in text
+
+    # The small classifier on the public test split writes its own section; the validation one is left as it was.
+    section = text[text.index("<!-- downstream-fer-strong-validation:start -->"):]
+    assert downstream_fer.main([*common, "--test", str(fer_files / "public_test.npz"), "--results", str(test)]) == 0
+    text = page.read_text()
+    assert "## Downstream classifier (FER-2013 public test split)" in text and section in text
+    assert "label smoothing" not in text.split("<!-- downstream-fer:start -->")[1]
+    assert json.loads(test.read_text())["settings"]["split"] == "public_test"
+
+    # The runs of one classifier or split never join the results file of another.
+    for argv in (["--validation", "--results", str(test)], ["--test", str(fer_files / "public_test.npz"),
+                                                            "--classifier", "strong", "--results", str(test)]):
+        with pytest.raises(SystemExit, match="other settings"):
+            downstream_fer.main([*common, *argv])
 
 
 # -- tabular -----------------------------------------------------------------------------------
