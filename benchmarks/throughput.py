@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from _docs import HelpFormatter, command, machine, markers, write_section
 
-from cganbalance.presets import build_networks
+from cganbalance.training.presets import build_networks
 from cganbalance._utils.random import make_rng
 from cganbalance.training import CGANTrainer, discriminator_confidence
 

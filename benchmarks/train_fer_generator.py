@@ -39,7 +39,7 @@ from cganbalance.classifier import load_fer_classifier, to_model_input
 from cganbalance.hub import save_generator
 from cganbalance.metrics import evaluate_generator
 from cganbalance.plots import sample_grid
-from cganbalance.presets import build_networks
+from cganbalance.training.presets import build_networks
 from cganbalance._utils.devices import resolve_device
 from cganbalance._utils.random import make_rng
 from cganbalance.training import CHECKPOINT_NAME, CGANTrainer

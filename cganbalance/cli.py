@@ -26,7 +26,7 @@ def _train(args) -> int:
     from .hub import save_generator
     from .over_sampling import CGANOverSampler
     from .plots import loss_plot, sample_grid
-    from .presets import train_config
+    from .training.presets import train_config
 
     overrides = _train_overrides(args)
     if overrides:

@@ -1,7 +1,6 @@
 """The package's shape: dependencies point one way, with no cycles and no hidden imports.
 
-Layers, lowest first: ``_utils`` <- ``nets`` <- ``hub`` <- ``presets`` / ``training`` /
-``classifier`` <- ``over_sampling`` / ``datasets`` / ``metrics`` / ``fer2013`` / ``plots`` <-
+Layers, lowest first: ``_utils`` <- ``nets`` <- ``hub`` <- ``training`` / ``classifier`` <- ``over_sampling`` / ``datasets`` / ``metrics`` / ``fer2013`` / ``plots`` <-
 ``cli``. A module imports only from its own layer or lower ones, never from a higher one, not
 even inside a function; function-level imports of the package's own modules are for keeping
 ``cganbalance --help`` fast, so only the command line has them.
@@ -20,7 +19,6 @@ LAYERS = {
     "_utils": 0,
     "nets": 1,
     "hub": 2,
-    "presets": 3,
     "training": 3,
     "classifier": 3,
     "over_sampling": 4,

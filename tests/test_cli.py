@@ -107,7 +107,7 @@ def test_sample_option_errors(tmp_path, capsys):
 
 def test_train_sampling_and_augment_options():
     from cganbalance import cli
-    from cganbalance.presets import AUGMENTATIONS, REAL_SAMPLING
+    from cganbalance.training.presets import AUGMENTATIONS, REAL_SAMPLING
 
     assert cli._REAL_SAMPLING == REAL_SAMPLING
     parser = cli.build_parser()

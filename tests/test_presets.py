@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from cganbalance.presets import build_networks
+from cganbalance.training.presets import build_networks
 
 
 def _count(module):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cganbalance import CGANOverSampler, TrainingDivergedError
-from cganbalance.presets import build_networks
+from cganbalance.training.presets import build_networks
 from cganbalance.training import CHECKPOINT_NAME, CGANTrainer, make_rng, resolve_device
 
 from .conftest import TINY_IMAGE
@@ -270,12 +270,12 @@ def test_augmented_training_is_reproducible_and_augmentation_is_used(tiny_images
 
 
 def test_weighted_draws_for_more_rows_than_multinomial_takes(monkeypatch):
-    from cganbalance import training
+    from cganbalance.training import batches
 
     y = torch.tensor([0] * 900 + [1] * 90 + [2] * 10)
-    w = training.class_sampling_weights(y, "balanced")
-    monkeypatch.setattr(training, "_MULTINOMIAL_MAX", 100)
-    order = training._weighted_draws(w, 30000, y, torch.Generator().manual_seed(0))
+    w = batches.class_sampling_weights(y, "balanced")
+    monkeypatch.setattr(batches, "_MULTINOMIAL_MAX", 100)
+    order = batches.weighted_draws(w, 30000, y, torch.Generator().manual_seed(0))
     assert order.min() >= 0 and order.max() < len(y)
     np.testing.assert_allclose(torch.bincount(y[order]).numpy() / 30000, [1 / 3] * 3, atol=0.01)
     assert len(torch.unique(order[y[order] == 0])) > 800  # rows of a class are drawn uniformly
@@ -426,3 +426,37 @@ def test_projection_discriminators_train(tiny_images, conditioning):
     assert (sampler.discriminator_.cls is not None) == ("auxiliary" in conditioning)
     assert sampler.discriminator_.embed is not None
     assert np.isfinite(sampler.history_[-1]["d_loss"])
+
+
+def test_fit_notifies_callbacks_of_every_event_in_order(tiny_images):
+    from cganbalance.training import Callback
+
+    X, y = tiny_images
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], overrides=TINY_IMAGE,
+                                  generator=make_rng(0))
+    config.batch_size = 20
+    events = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, trainer, total_steps):
+            events.append(("begin", total_steps))
+
+        def on_step_end(self, trainer, logs):
+            events.append(("step", trainer.step, sorted(logs)))
+
+        def on_epoch_end(self, trainer):
+            events.append(("epoch", trainer.epoch, trainer.last_epoch, trainer.history[-1]["steps"]))
+
+        def on_train_end(self, trainer):
+            events.append(("end",))
+
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
+    x = torch.as_tensor(X[:, None] / 127.5 - 1, dtype=torch.float32)
+    trainer.fit(x, torch.as_tensor(y), epochs=2, callbacks=[Recorder(), lambda t: events.append(("fn", t.epoch))])
+    keys = ["d_fake", "d_loss", "d_real", "g_loss"]
+    assert events == [
+        ("begin", 6),
+        ("step", 1, keys), ("step", 2, keys), ("step", 3, keys), ("epoch", 1, False, 3), ("fn", 1),
+        ("step", 4, keys), ("step", 5, keys), ("step", 6, keys), ("epoch", 2, True, 3), ("fn", 2),
+        ("end",),
+    ]

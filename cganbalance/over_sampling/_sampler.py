@@ -27,7 +27,7 @@ from ..fer2013 import CLASSES
 from ..hub import load_generator, push_to_hub, save_generator
 from ..nets import MAX_LATENT_SCALE, Discriminator, Generator, check_latent_scale, init_weights
 from ..nets.serialization import PickledModule
-from ..presets import build_networks, epochs_for, preset_spec, train_config
+from ..training.presets import build_networks, epochs_for, preset_spec, train_config
 from ..training import CHECKPOINT_NAME, CGANTrainer, discriminator_confidence
 from ._preprocessing import ImagePreprocessor, TablePreprocessor
 
@@ -62,7 +62,7 @@ class CGANOverSampler(BaseOverSampler):
     preset : {{"auto", "default", "paper", "mlp"}}, default="auto"
         Architecture and training recipe. ``"auto"`` uses ``"default"`` for images and
         ``"mlp"`` for tabular rows. ``"paper"`` is the reference FER-2013 design (64×64,
-        exact layers); see :mod:`cganbalance.presets`.
+        exact layers); see :mod:`cganbalance.training.presets`.
 
     image_shape : tuple of int, default=None
         Read each row of a 2-D ``X`` as an image of this shape: ``(H, W)``, ``(H, W, C)`` or

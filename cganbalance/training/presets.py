@@ -27,7 +27,7 @@ from typing import Sequence
 
 import torch
 
-from .nets import Discriminator, Generator, init_weights
+from ..nets import Discriminator, Generator, init_weights
 
 __all__ = ["PRESETS", "TrainConfig", "build_networks", "train_config"]
 

@@ -1,0 +1,121 @@
+"""Checkpoints: everything needed to resume training, in one safetensors file written atomically.
+
+Networks, weight average, optimiser states, the random state, epoch, step, history and the
+training settings. Never a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from .presets import TrainConfig
+
+__all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+def _half(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` at half precision for a compact checkpoint (see :func:`save_checkpoint`)."""
+    if tensor.dtype != torch.float32 or name.endswith(".step"):  # integers, the RNG state, Adam's step counts
+        return tensor
+    return tensor.to(torch.bfloat16 if name.endswith(".exp_avg_sq") else torch.float16)
+
+
+def _state_tensors(trainer) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict = {"epoch": trainer.epoch, "step": trainer.step, "history": trainer.history, "config": trainer.config.to_dict()}
+    nets = {"g": trainer.generator, "d": trainer.discriminator}
+    if trainer.ema is not None:
+        nets["ema"] = trainer.ema
+    for prefix, net in nets.items():
+        for k, v in net.state_dict().items():
+            tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
+    for prefix, opt in (("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)):
+        state = opt.state_dict()
+        meta[prefix] = state["param_groups"]
+        for pid, pstate in state["state"].items():
+            for k, v in pstate.items():
+                tensors[f"{prefix}.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["rng"] = trainer.rng.get_state()
+    return tensors, meta
+
+def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False) -> Path:
+    """Write everything needed to resume ``trainer`` into ``directory/checkpoint.safetensors``.
+
+    The file is written to a temporary name and renamed, so a crash never leaves a
+    half-written checkpoint behind. ``half=True`` stores it at half the size, small enough
+    to keep under version control: weights and first moments as float16, Adam's second
+    moments as bfloat16 (float16 would flush their small values to zero, and a zero
+    second moment turns into a huge step). Loading casts everything back to float32.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors, meta = _state_tensors(trainer)
+    if half:
+        tensors = {k: _half(k, v) for k, v in tensors.items()}
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"cganbalance": json.dumps(meta)})
+        os.replace(tmp, directory / CHECKPOINT_NAME)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return directory / CHECKPOINT_NAME
+
+def load_checkpoint(trainer, directory: str | os.PathLike):
+    """Restore ``trainer``'s networks, EMA, optimisers, RNG, epoch and history from :func:`save_checkpoint`."""
+    from safetensors import safe_open
+
+    path = Path(directory) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {str(path)!r}.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["cganbalance"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise ValueError(f"The checkpoint {str(path)!r} is damaged or not a cganbalance checkpoint: {exc}") from exc
+    nets = {"g": trainer.generator, "d": trainer.discriminator}
+    if trainer.ema is not None:
+        nets["ema"] = trainer.ema
+    for prefix, net in nets.items():
+        state = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"The checkpoint {str(path)!r} does not match this architecture ({prefix}): {exc}"
+            ) from exc
+    for prefix, opt in (("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)):
+        state: dict = {"param_groups": meta[prefix], "state": {}}
+        for k, v in tensors.items():
+            parts = k.split(".")
+            if parts[0] == prefix:
+                state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(trainer.device) if parts[2] != "step" else v
+        opt.load_state_dict(state)
+    trainer.rng.set_state(tensors["rng"])
+    # Settings a checkpoint does not record are ones added since it was written: it used their defaults.
+    stored = {**json.loads(json.dumps(TrainConfig().to_dict())), **meta.get("config", {})}
+    changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(trainer.config.to_dict())).items() if stored[k] != v}
+    if changed:
+        warnings.warn(
+            "Resuming with training settings that differ from the checkpoint's: "
+            + ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            + f" (from epoch {int(meta['epoch']) + 1} on).",
+            UserWarning,
+            stacklevel=3,
+        )
+    trainer.epoch = int(meta["epoch"])
+    trainer.step = int(meta["step"])
+    trainer.history = list(meta["history"])
+    return trainer
