@@ -337,6 +337,7 @@ def test_tabular_main_writes_its_docs_section(tmp_path, capsys):
 
 
 # -- throughput ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_throughput_main_measures_every_part_and_writes_its_section(fer_files, tmp_path, capsys):
     import throughput
 

@@ -40,6 +40,7 @@ def _checkpoint_epoch(path):
         return 0
 
 
+@pytest.mark.slow
 def test_train_resume_after_sigkill_matches_uninterrupted(tiny_fer, tmp_path):
     common = ["--epochs", "4", "--batch-size", "8", "--seed", "3"]
     full = _cli("train", tiny_fer, "--out", tmp_path / "full", *common)

@@ -79,6 +79,7 @@ def test_markers_are_known():
             assert marker in (None, "skip", "needs-pretrained"), f"{page}:{line}: unknown marker {marker!r}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
 def test_python_examples_run(page, tmp_path):
     import json
