@@ -287,7 +287,7 @@ class _Balance:
                 f"Got values from {real_targets.min()} to {real_targets.max()}."
             )
         if dataset_classes is None:
-            self._to_generator = np.arange(n)  # by index
+            self._generator_labels = np.arange(n)  # by index
         else:  # by name
             index = name_index(g.classes, "generator's classes")
             missing = [c for c in dataset_classes if class_key(c) not in index]
@@ -296,7 +296,7 @@ class _Balance:
                     f"The dataset's classes {missing} are not among the generator's classes {g.classes} "
                     f"(the dataset's are {dataset_classes}); labels are matched by class name, ignoring case and spaces."
                 )
-            self._to_generator = np.array([index[class_key(c)] for c in dataset_classes])
+            self._generator_labels = np.array([index[class_key(c)] for c in dataset_classes])
         self.sampling_strategy = sampling_strategy
         to_add = check_sampling_strategy(self._strategy_by_label(sampling_strategy), real_targets, "over-sampling")
         self._real_targets = real_targets
@@ -463,7 +463,7 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         label = int(self._synthetic_targets[j])
         noise = rng_for(self._seed, j)
         x = self.generator.generate(
-            [int(self._to_generator[label])], random_state=noise, latent_scale=self.latent_scale
+            [int(self._generator_labels[label])], random_state=noise, latent_scale=self.latent_scale
         )[0]
         return self._form.from_generated(x), _label_like(label, self._label_reference)
 
@@ -638,7 +638,7 @@ class BalancedLoader(_Balance):
     @torch.no_grad()
     def _generate(self, labels: np.ndarray, noise: torch.Generator) -> torch.Tensor:
         g = self.generator
-        y = torch.as_tensor(self._to_generator[labels], dtype=torch.long, device=self.device)
+        y = torch.as_tensor(self._generator_labels[labels], dtype=torch.long, device=self.device)
         z = g.noise(len(y), noise, self.latent_scale)
         was_training = g.training
         g.eval()

@@ -558,7 +558,7 @@ def test_pandas_integer_columns_are_rounded_not_truncated(monkeypatch):
     df = pd.DataFrame({"age": [50] * 48 + [54] * 12, "score": np.linspace(0, 1, 60)})  # mean age 50.8
     y = np.array([0] * 45 + [1] * 15)
     # every synthetic sample at the standardised origin, i.e. at each feature's mean
-    monkeypatch.setattr(CGANOverSampler, "_draw", lambda self, c, n, rng: np.zeros((n, 2), dtype=np.float32))
+    monkeypatch.setattr(CGANOverSampler, "_generate_filtered", lambda self, c, n, rng: np.zeros((n, 2), dtype=np.float32))
     X_res, _ = tab_sampler().fit_resample(df, y)
     assert (X_res["age"].iloc[60:] == 51).all()
 

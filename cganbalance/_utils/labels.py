@@ -16,7 +16,7 @@ def class_key(name) -> str:
     return "".join(str(name).split()).casefold()
 
 
-def py(value):
+def plain(value):
     """numpy scalars as plain Python values, for readable messages."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -50,12 +50,12 @@ def match_classes(labels, names: Sequence[str], what: str = "The generator's") -
     if integers and labels.min() >= 0 and labels.max() < len(names):
         return labels.astype(np.int64)
     if integers:  # integers that are not names are matched by position: only the out-of-range ones are wrong
-        outside = [py(label) for label, i in zip(labels, by_name) if i is None and not 0 <= label < len(names)]
+        outside = [plain(label) for label, i in zip(labels, by_name) if i is None and not 0 <= label < len(names)]
         raise ValueError(
             f"{what} classes {names} do not cover the labels in y: integer labels are class indices, "
             f"which must lie in [0, {len(names) - 1}]. Got {outside!r}."
         )
-    missing = [py(label) for label, i in zip(labels, by_name) if i is None]
+    missing = [plain(label) for label, i in zip(labels, by_name) if i is None]
     raise ValueError(
         f"{what} classes {names} do not cover the labels in y: {missing!r} are not among its class "
         "names. Labels are matched by class name (ignoring case and spaces), or by index for integer labels."

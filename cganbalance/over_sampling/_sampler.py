@@ -19,8 +19,7 @@ from sklearn_compat.utils.validation import validate_data
 
 from .._utils.devices import device_available, resolve_device
 from .._utils.images import ImageLayout
-from .._utils.labels import match_classes
-from .._utils.labels import py as _py
+from .._utils.labels import match_classes, plain
 from .._utils.random import make_rng, numpy_rng
 from ..classifier import load_fer_classifier
 from ..fer2013 import CLASSES
@@ -159,8 +158,10 @@ class CGANOverSampler(BaseOverSampler):
         :class:`~cganbalance.TrainingDivergedError`, or restore the last checkpoint in
         ``checkpoint_dir`` and stop training there with a warning.
 
-    callbacks : list of callable, default=None
-        Each is called as ``callback(trainer)`` after every epoch (for sample grids, logging).
+    callbacks : list of callable or Callback, default=None
+        Each callable is called as ``callback(trainer)`` after every epoch (for sample grids,
+        logging); :class:`~cganbalance.training.Callback` objects hear every event of the
+        training loop (steps, epochs, the start and the end).
 
     verbose : bool, default=False
         Show a progress bar with the discriminator and generator losses (redrawn in place in a
@@ -367,7 +368,7 @@ class CGANOverSampler(BaseOverSampler):
             n_new = self.sampling_strategy_.get(label, 0) + self._n_extra
             if n_new > 0 and n_real < MIN_SAMPLES_PER_CLASS:
                 raise ValueError(
-                    f"Class {_py(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
+                    f"Class {plain(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
                     "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
                 )
         n_out = len(X) + sum(max(int(n), 0) for n in self.sampling_strategy_.values()) + self._n_extra * len(counts)
@@ -383,7 +384,7 @@ class CGANOverSampler(BaseOverSampler):
         if self.generator is not None:
             self._use_pretrained(data, y_idx, rng)
         else:
-            self._train_new(data, y_idx, rng, layout)
+            self._build_and_train(data, y_idx, rng, layout)
         return rng
 
     def _setup_class_filter(self, layout: ImageLayout | None) -> None:
@@ -429,11 +430,11 @@ class CGANOverSampler(BaseOverSampler):
                 "estimator: wrap it in sklearn.frozen.FrozenEstimator (scikit-learn >= 1.6) to keep it fitted."
             )
         known = list(clf.classes_)
-        missing = [_py(c) for c in self.classes_ if c not in known]
+        missing = [plain(c) for c in self.classes_ if c not in known]
         if missing:
             raise ValueError(
                 f"`filter_classifier` must be fitted on the labels of y (its `classes_`); labels {missing} "
-                f"are not among its classes {[_py(c) for c in known]}."
+                f"are not among its classes {[plain(c) for c in known]}."
             )
         self._filter_columns = np.array([known.index(c) for c in self.classes_])
 
@@ -488,7 +489,7 @@ class CGANOverSampler(BaseOverSampler):
                 n_copies = n_top_up - n_synthetic
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:
-                samples = self._draw(int(np.searchsorted(self.classes_, label)), n_synthetic, rng)
+                samples = self._generate_filtered(int(np.searchsorted(self.classes_, label)), n_synthetic, rng)
                 X_new.append(self.preprocessor_.inverse_transform(samples).reshape(n_synthetic, -1))
                 y_new.append(np.full(n_synthetic, label, dtype=y.dtype))
             if n_copies:
@@ -503,7 +504,7 @@ class CGANOverSampler(BaseOverSampler):
             X_res = X_res.reshape(len(X_res), *self._sample_shape)
         return X_res, y_res
 
-    def _train_new(self, data, y_idx, rng, layout) -> None:
+    def _build_and_train(self, data, y_idx, rng, layout) -> None:
         preset = self.preset if self.preset != "auto" else ("default" if layout is not None else "mlp")
         overrides = dict(self.preset_params or {})
         if self.batch_size is not None:
@@ -519,10 +520,10 @@ class CGANOverSampler(BaseOverSampler):
             overrides=overrides,
         )
         self.preset_ = preset
-        self._label_index = np.arange(len(self.classes_))
-        self._train(g, d, config, data, y_idx, rng)
+        self._generator_labels = np.arange(len(self.classes_))
+        self._train_networks(g, d, config, data, y_idx, rng)
 
-    def _train(self, g, d, config, data, y_idx, rng) -> None:
+    def _train_networks(self, g, d, config, data, y_idx, rng) -> None:
         trainer = CGANTrainer(g, d, config, self.device_, rng)
         if self.resume and (Path(self.checkpoint_dir) / CHECKPOINT_NAME).is_file():
             trainer.load_checkpoint(self.checkpoint_dir)
@@ -540,20 +541,16 @@ class CGANOverSampler(BaseOverSampler):
             verbose=bool(self.verbose),
             checkpoint_dir=self.checkpoint_dir,
             on_divergence=self.on_divergence,
-            on_epoch_end=self._run_callbacks if self.callbacks else None,
+            callbacks=list(self.callbacks or ()),
         )
         self.generator_ = trainer.sampling_generator
         self.discriminator_ = trainer.discriminator
         self.history_ = trainer.history
 
-    def _run_callbacks(self, trainer) -> None:
-        for callback in self.callbacks:
-            callback(trainer)
-
     def _use_pretrained(self, data, y_idx, rng) -> None:
         # A copy: casting, moving to the device or fine-tuning must not change the caller's object.
         g = copy.deepcopy(load_generator(self.generator)).float().to(self.device_)  # float32: half weights on a CPU are slow or unsupported
-        self._label_index = match_classes(self.classes_, g.classes)
+        self._generator_labels = match_classes(self.classes_, g.classes)
         made, expected = list(g.output_shape), list(data.shape[1:])
         if made != expected:
             raise ValueError(
@@ -575,15 +572,15 @@ class CGANOverSampler(BaseOverSampler):
         if self.batch_size is not None:
             train["batch_size"] = self.batch_size
         config = train_config(train)
-        self._train(g, d, config, data, self._label_index[y_idx], rng)
+        self._train_networks(g, d, config, data, self._generator_labels[y_idx], rng)
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _draw(self, cls_pos: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
+    def _generate_filtered(self, cls_pos: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
         """``n`` scaled samples of class ``classes_[cls_pos]``, filtered by the discriminator and/or classifier."""
         g, d = self.generator_, self.discriminator_
         scorer = self._class_scores if getattr(self, "_filter_columns", None) is not None else None
-        cls_index = int(self._label_index[cls_pos])
+        cls_index = int(self._generator_labels[cls_pos])
         can_rank = d is not None or scorer is not None
         keep = self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0
         latent_scale = check_latent_scale(self.latent_scale)  # may be set after fit
@@ -635,7 +632,7 @@ class CGANOverSampler(BaseOverSampler):
             raise TypeError(f"`n_samples` must be a dict {{class_label: count}}. Got {type(n_samples).__name__} instead.")
         for label, n in n_samples.items():
             if not isinstance(n, Integral) or n < 0:
-                raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
+                raise ValueError(f"`n_samples[{plain(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
         _check_output_size(sum(n_samples.values()), np.empty((0, self.n_features_in_), self.preprocessor_.dtype_), "n_samples")
         rng = make_rng(random_state)
         X_new, y_new = [], []
@@ -643,12 +640,12 @@ class CGANOverSampler(BaseOverSampler):
             pos = np.searchsorted(self.classes_, label)
             if pos >= len(self.classes_) or self.classes_[pos] != label:
                 raise ValueError(
-                    f"`n_samples` has label {_py(label)!r}, which was not seen in fit; "
-                    f"known labels are {[_py(c) for c in self.classes_]}."
+                    f"`n_samples` has label {plain(label)!r}, which was not seen in fit; "
+                    f"known labels are {[plain(c) for c in self.classes_]}."
                 )
             if not isinstance(n, Integral) or n < 0:
-                raise ValueError(f"`n_samples[{_py(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
-            x = self.preprocessor_.inverse_transform(self._draw(int(pos), int(n), rng)) if n else None
+                raise ValueError(f"`n_samples[{plain(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
+            x = self.preprocessor_.inverse_transform(self._generate_filtered(int(pos), int(n), rng)) if n else None
             if x is not None:
                 X_new.append(x.reshape(int(n), -1))
                 y_new.append(np.full(int(n), label, dtype=self.classes_.dtype))
