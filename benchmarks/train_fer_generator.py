@@ -30,6 +30,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from _docs import HelpFormatter, command, machine
 from fer_split import load_split
@@ -64,8 +65,9 @@ METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "classifi
 
 def selection_score(row: dict) -> float:
     """What "best" means when keeping a checkpoint: the sum of the three validation targets
-    of the generator issue (recall, coverage, recognised), each in [0, 1]."""
-    return row["recall"] + row["coverage"] + row["classifier_recall"]
+    of the generator issue (recall, coverage, recognised), each in [0, 1]; a metric a class
+    too small to measure left undefined (NaN) counts as 0."""
+    return float(np.nansum([row["recall"], row["coverage"], row["classifier_recall"]]))
 
 
 def build_trainer(recipe: str, seed: int, device: torch.device, classes) -> CGANTrainer:

@@ -444,3 +444,71 @@ def test_generator_quality_on_the_validation_split_with_a_two_sample_test(fer_fi
         with pytest.raises(SystemExit):
             generator_quality.main([folder, *bad])
         assert message in capsys.readouterr().err
+
+
+# -- long generator training and its curves ---------------------------------------------------
+def _tiny_split(path):  # the tiny train.npz is not the FER-2013 copy the stored split was made from
+    data = np.load(path)
+    val = np.arange(len(data["labels"])) % 4 == 0
+    X, y = data["images"], data["labels"]
+    return {"train": (X[~val], y[~val]), "validation": (X[val], y[val]), "classes": list(data["classes"])}
+
+
+def test_train_fer_generator_resumes_and_records_its_curve(fer_files, tmp_path, monkeypatch, capsys):
+    import train_fer_generator
+
+    monkeypatch.setattr(train_fer_generator, "load_split", _tiny_split)
+    tiny = FERClassifier(widths=[4, 8], depths=[1, 1], classes=CLASSES).eval()
+    monkeypatch.setattr(train_fer_generator, "load_fer_classifier", lambda: tiny)
+    state = tmp_path / "state"
+    common = ["--recipe", "proj-aux", "--train", str(fer_files / "train.npz"), "--state", str(state), "--threads", "1"]
+    assert train_fer_generator.main([*common, "--epochs", "1"]) == 0
+    names = sorted(p.name for p in state.iterdir())
+    assert names == ["best", "checkpoint.safetensors", "curve.json", "run.json", "samples.png"]
+    with pytest.raises(ValueError, match="already holds a checkpoint: pass --resume"):
+        train_fer_generator.main([*common, "--epochs", "2"])
+    with pytest.raises(ValueError, match="holds recipe 'proj-aux', seed 0; got --recipe default"):
+        train_fer_generator.main([*common[:1], "default", *common[2:], "--epochs", "2", "--resume"])
+    assert train_fer_generator.main([*common, "--epochs", "3", "--eval-every", "2", "--resume"]) == 0
+    curve = json.loads((state / "curve.json").read_text())
+    assert [row["epoch"] for row in curve] == [1, 2, 3]  # every 2nd epoch, and the last
+    assert [row["step"] for row in curve] == [1, 2, 3]  # 43 training faces: one batch an epoch
+    assert curve[-1]["gflop"] > curve[0]["gflop"] > 0 and set(train_fer_generator.METRICS) <= set(curve[0])
+    run = json.loads((state / "run.json").read_text())
+    assert run["recipe"] == "proj-aux" and run["train_faces"] == 43 and run["validation_faces"] == 15
+    assert [s["from_epoch"] for s in run["sessions"]] == [0, 1]
+    from cganbalance import from_pretrained
+
+    assert from_pretrained(str(state / "best")).classes == list(CLASSES)
+
+
+def test_generator_curves_table_and_docs_section(tmp_path, capsys):
+    import generator_curves
+
+    rows = [{"epoch": e, "step": 402 * e, "gflop": 26700 * e, "train_seconds": 900.0 * e, "fid": 9.0, "kid": 0.1,
+             "precision": 0.9, "recall": 0.1 * e, "density": 1.0, "coverage": 0.5, "classifier_recall": 0.4,
+             "diversity": 0.6} for e in (1, 2)]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "curve.json").write_text(json.dumps(rows))
+    page = tmp_path / "benchmarks.md"
+    assert generator_curves.main([f"a={tmp_path / 'run'}", "--last", "--docs", str(page), "--section", "s",
+                                  "--plot", str(tmp_path / "img")]) == 0
+    text = page.read_text()
+    assert "| a | 2 | 804 | 53 | 0.50 | 9.00 | 0.900 | 0.200 | 0.500 | 0.400 | 0.600 |" in text
+    assert "| a | 1 |" not in text and "validation split" in text  # --last: the latest row only
+    assert (tmp_path / "img" / "a.png").is_file()
+    with pytest.raises(SystemExit):
+        generator_curves.main(["no-equals-sign"])
+
+
+def test_validation_split_is_stratified_and_refuses_another_copy_of_train(fer_files):
+    import fer_split
+
+    labels = np.repeat(np.arange(3), [600, 60, 340])
+    val = fer_split.make_split(labels, n=100)
+    assert len(val) == 100 and np.all(np.diff(val) > 0)
+    assert np.bincount(labels[val]).tolist() == [60, 6, 34]
+    stored = json.loads(fer_split.SPLIT_FILE.read_text())
+    assert len(stored["indices"]) == fer_split.N_VALIDATION and stored["n_rows"] == 28709
+    with pytest.raises(ValueError, match="is not the FER-2013 train.npz the validation split was made from"):
+        fer_split.load_split(fer_files / "train.npz")
