@@ -11,11 +11,33 @@ Each has ``fit`` / ``transform`` / ``inverse_transform`` and is composed by
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
 from .._utils.images import ImageLayout, from_unit, to_unit
 
-__all__ = ["ImagePreprocessor", "TablePreprocessor"]
+__all__ = ["ImagePreprocessor", "TablePreprocessor", "image_layout"]
+
+
+def image_layout(sample_shape, image_shape, n_features: int) -> ImageLayout | None:
+    """The layout of the samples: from ``X``'s own shape (``sample_shape``, None for 2-D rows)
+    or the sampler's ``image_shape`` parameter; None for tabular rows."""
+    shape = sample_shape
+    if image_shape is not None:
+        given = tuple(image_shape)
+        if not all(isinstance(s, Integral) and s > 0 for s in given) or len(given) not in (2, 3):
+            raise ValueError(
+                f"`image_shape` must be (H, W), (H, W, C) or (C, H, W) with positive integers. Got {image_shape!r} instead."
+            )
+        if shape is not None and tuple(shape) != given:
+            raise ValueError(f"`image_shape={given}` does not match the images in X, of shape {tuple(shape)}.")
+        if int(np.prod(given)) != n_features:
+            raise ValueError(
+                f"`image_shape={given}` needs {int(np.prod(given))} values per row, but X has {n_features} columns."
+            )
+        shape = given
+    return ImageLayout(shape) if shape is not None else None
 
 
 class ImagePreprocessor:

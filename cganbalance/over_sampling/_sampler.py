@@ -24,11 +24,12 @@ from .._utils.random import make_rng, numpy_rng
 from ..classifier import load_fer_classifier
 from ..fer2013 import CLASSES
 from ..hub import load_generator, push_to_hub, save_generator
-from ..nets import MAX_LATENT_SCALE, Discriminator, Generator, check_latent_scale, init_weights
+from ..nets import MAX_LATENT_SCALE, Generator, check_latent_scale
 from ..nets.serialization import PickledModule
-from ..training.presets import build_networks, epochs_for, preset_spec, train_config
-from ..training import CHECKPOINT_NAME, CGANTrainer, discriminator_confidence
-from ._preprocessing import ImagePreprocessor, TablePreprocessor
+from ..training.presets import build_networks, discriminator_for, epochs_for
+from ..training import CHECKPOINT_NAME, CGANTrainer
+from ._filtering import classifier_columns, fer_input_map, generate_filtered
+from ._preprocessing import ImagePreprocessor, TablePreprocessor, image_layout
 
 #: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
 _FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
@@ -313,23 +314,6 @@ class CGANOverSampler(BaseOverSampler):
             self._integer_columns = None
         return X, y, binarize_y
 
-    def _layout(self, n_features: int) -> ImageLayout | None:
-        shape = self._sample_shape
-        if self.image_shape is not None:
-            given = tuple(self.image_shape)
-            if not all(isinstance(s, Integral) and s > 0 for s in given) or len(given) not in (2, 3):
-                raise ValueError(
-                    f"`image_shape` must be (H, W), (H, W, C) or (C, H, W) with positive integers. Got {self.image_shape!r} instead."
-                )
-            if shape is not None and tuple(shape) != given:
-                raise ValueError(f"`image_shape={given}` does not match the images in X, of shape {tuple(shape)}.")
-            if int(np.prod(given)) != n_features:
-                raise ValueError(
-                    f"`image_shape={given}` needs {int(np.prod(given))} values per row, but X has {n_features} columns."
-                )
-            shape = given
-        return ImageLayout(shape) if shape is not None else None
-
     # -- the work ------------------------------------------------------------------------------
     def fit(self, X, y):
         """Train the generator on ``X, y`` without returning samples.
@@ -360,7 +344,7 @@ class CGANOverSampler(BaseOverSampler):
                 "`extra_synthetic` makes the whole top-up of copies; it cannot be combined with `max_synthetic_ratio`. "
                 f"Got extra_synthetic={self.extra_synthetic!r} and max_synthetic_ratio={self.max_synthetic_ratio!r}."
             )
-        layout = self._layout(X.shape[1])
+        layout = image_layout(self._sample_shape, self.image_shape, X.shape[1])
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         counts = np.bincount(y_idx, minlength=len(self.classes_))
         self._n_extra = self._extra_per_class(counts)
@@ -406,37 +390,12 @@ class CGANOverSampler(BaseOverSampler):
                     f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
                     "Pass a classifier fitted on data like X instead."
                 )
-            low, high = self.preprocessor_.range_
-            if 0 <= low and 1 < high <= 255:  # pixels 0-255
-                to_pixels = (high - low) / 255.0, (low + high) / 255.0 - 1  # fer = a * s + b
-            elif 0 <= low and high <= 1:
-                to_pixels = high - low, low + high - 1
-            elif -1 <= low and high <= 1:
-                to_pixels = (high - low) / 2, (low + high) / 2
-            else:
-                raise ValueError(
-                    "`filter_classifier='fer2013'` needs face pixels in 0-255, [0, 1] or [-1, 1]; "
-                    f"X holds values from {low:g} to {high:g}. Pass a classifier fitted on data like X instead."
-                )
-
+            self._filter_pixels = fer_input_map(self.preprocessor_.range_)
             self._filter_model = load_fer_classifier(map_location=self.device_)
-            self._filter_columns = match_classes(self.classes_, list(CLASSES), what="`filter_classifier='fer2013'`: the FER-2013 classifier's")
-            self._filter_pixels = to_pixels
+            what = "`filter_classifier='fer2013'`: the FER-2013 classifier's"
+            self._filter_columns = match_classes(self.classes_, list(CLASSES), what=what)
             return
-        if not hasattr(clf, "classes_"):
-            raise ValueError(
-                f"`filter_classifier` must be a fitted classifier; the {type(clf).__name__} given has no `classes_`. "
-                "In a Pipeline or cross-validation, scikit-learn's clone() makes an unfitted copy of a fitted "
-                "estimator: wrap it in sklearn.frozen.FrozenEstimator (scikit-learn >= 1.6) to keep it fitted."
-            )
-        known = list(clf.classes_)
-        missing = [plain(c) for c in self.classes_ if c not in known]
-        if missing:
-            raise ValueError(
-                f"`filter_classifier` must be fitted on the labels of y (its `classes_`); labels {missing} "
-                f"are not among its classes {[plain(c) for c in known]}."
-            )
-        self._filter_columns = np.array([known.index(c) for c in self.classes_])
+        self._filter_columns = classifier_columns(clf, self.classes_)
 
     def _class_scores(self, x: torch.Tensor, cls_pos: int) -> torch.Tensor:
         """``filter_classifier``'s probability of class ``classes_[cls_pos]`` for scaled samples ``x``."""
@@ -563,52 +522,31 @@ class CGANOverSampler(BaseOverSampler):
         self.generator_ = g
         if not self.fine_tune:
             return
-        spec = preset_spec("default" if g.arch == "conv" else "mlp")
-        d_shape = [expected[0], *g.net_size] if g.arch == "conv" else expected
-        with torch.random.fork_rng(devices=[]):
-            d = Discriminator(n_classes=g.n_classes, input_shape=d_shape, arch=g.arch, **spec["discriminator"])
-        init_weights(d, rng)
-        train = {**spec["train"], **(self.preset_params or {}).get("train", {})}
+        train = dict((self.preset_params or {}).get("train", {}))
         if self.batch_size is not None:
             train["batch_size"] = self.batch_size
-        config = train_config(train)
+        d, config = discriminator_for(g, rng, {"train": train})
         self._train_networks(g, d, config, data, self._generator_labels[y_idx], rng)
 
     # -- sampling ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _generate_filtered(self, cls_pos: int, n: int, rng: torch.Generator, batch_size: int = 256) -> np.ndarray:
+    def _generate_filtered(self, cls_pos: int, n: int, rng: torch.Generator) -> np.ndarray:
         """``n`` scaled samples of class ``classes_[cls_pos]``, filtered by the discriminator and/or classifier."""
-        g, d = self.generator_, self.discriminator_
-        scorer = self._class_scores if getattr(self, "_filter_columns", None) is not None else None
-        cls_index = int(self._generator_labels[cls_pos])
-        can_rank = d is not None or scorer is not None
-        keep = self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0
-        latent_scale = check_latent_scale(self.latent_scale)  # may be set after fit
-        n_candidates = n if keep >= 1.0 else math.ceil(n / keep)
-        g.eval()
-        if d is not None:
-            d.eval()
-        samples, scores = [], []
-        for start in range(0, n_candidates, batch_size):
-            m = min(batch_size, n_candidates - start)
-            labels = torch.full((m,), cls_index, dtype=torch.long, device=self.device_)
-            z = g.noise(m, rng, latent_scale).to(self.device_)
-            x = g(z, labels)
-            out = g.resize(x).float()
-            if keep < 1.0:
-                score = torch.ones(m)
-                if d is not None:
-                    score = score * discriminator_confidence(d, x, labels).float().cpu()
-                if scorer is not None:
-                    score = score * scorer(out, cls_pos)
-                scores.append(score)
-            samples.append(out.cpu())
-        x = torch.cat(samples)
-        if keep < 1.0:
-            # Stable sort so that ties keep their draw order (reproducible on every platform).
-            best = torch.sort(torch.cat(scores), descending=True, stable=True).indices[:n]
-            x = x[torch.sort(best).values]
-        return x.numpy()
+        scorer = None
+        if getattr(self, "_filter_columns", None) is not None:
+            scorer = lambda x: self._class_scores(x, cls_pos)  # noqa: E731
+        can_rank = self.discriminator_ is not None or scorer is not None
+        return generate_filtered(
+            self.generator_,
+            self.discriminator_,
+            int(self._generator_labels[cls_pos]),
+            n,
+            rng,
+            keep=self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0,
+            latent_scale=check_latent_scale(self.latent_scale),  # may be set after fit
+            scorer=scorer,
+            device=self.device_,
+        )
 
     def sample(self, n_samples, random_state=None):
         """Draw new synthetic samples from the fitted generator, without retraining.
@@ -643,8 +581,6 @@ class CGANOverSampler(BaseOverSampler):
                     f"`n_samples` has label {plain(label)!r}, which was not seen in fit; "
                     f"known labels are {[plain(c) for c in self.classes_]}."
                 )
-            if not isinstance(n, Integral) or n < 0:
-                raise ValueError(f"`n_samples[{plain(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
             x = self.preprocessor_.inverse_transform(self._generate_filtered(int(pos), int(n), rng)) if n else None
             if x is not None:
                 X_new.append(x.reshape(int(n), -1))

@@ -29,7 +29,7 @@ import torch
 
 from ..nets import Discriminator, Generator, init_weights
 
-__all__ = ["PRESETS", "TrainConfig", "build_networks", "train_config"]
+__all__ = ["PRESETS", "TrainConfig", "build_networks", "discriminator_for", "train_config"]
 
 PRESETS = ("paper", "default", "mlp")
 #: Ways to draw real batches (``TrainConfig.real_sampling``).
@@ -208,6 +208,25 @@ def build_networks(
     init_weights(g, generator)
     init_weights(d, generator)
     return g, d, train_config(spec["train"])
+
+
+def discriminator_for(
+    generator: Generator, rng: torch.Generator | None = None, overrides: dict | None = None
+) -> tuple[Discriminator, TrainConfig]:
+    """A fresh discriminator and training settings to fine-tune a trained ``generator``.
+
+    The ``"default"`` preset's (``"mlp"`` for tabular generators), sized for the generator's
+    output at the size it works at; ``overrides`` (``{"train": {...}}``) replace training
+    settings. Initial weights are drawn from ``rng``.
+    """
+    spec = preset_spec("default" if generator.arch == "conv" else "mlp")
+    shape = list(generator.output_shape)
+    if generator.arch == "conv":
+        shape = [shape[0], *generator.net_size]
+    with torch.random.fork_rng(devices=[]):  # construction must not consume the caller's RNG
+        d = Discriminator(n_classes=generator.n_classes, input_shape=shape, arch=generator.arch, **spec["discriminator"])
+    init_weights(d, rng)
+    return d, train_config({**spec["train"], **(overrides or {}).get("train", {})})
 
 
 def train_config(settings: dict) -> TrainConfig:
