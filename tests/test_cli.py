@@ -147,3 +147,11 @@ def test_latent_scale_option(tmp_path, capsys):
         assert spread(wide["images"]) > spread(plain["images"])
     assert main(["sample", "fer2013-cgan", "--out", str(tmp_path / "wide.png"), "--latent-scale", "1.5"]) == 0
     assert (tmp_path / "wide.png").stat().st_size > 1000
+
+
+def test_python_dash_m_runs_the_command_line():
+    result = subprocess.run([sys.executable, "-m", "cganbalance", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "usage: cganbalance" in result.stdout and "train" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "cganbalance", "sample", "fer2013-cgan", "--out", "x.txt"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--out must end in .png or .npz" in bad.stderr
