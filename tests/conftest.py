@@ -25,6 +25,7 @@ TINY_IMAGE = {
     "discriminator": {"widths": [8, 8, 8]},
 }
 TINY_MLP = {"generator": {"latent_dim": 4, "widths": [16]}, "discriminator": {"widths": [16]}}
+TINY_CLASSIFIER = {"widths": [4, 8], "depths": [1, 1], "dropout": 0.2}
 
 
 def _is_loopback(address) -> bool:
@@ -94,3 +95,22 @@ def make_fer_files(root, train_counts, n_test):
                       value_range=[0, 255])
     save_generator(g, root / "generator")
     return root
+
+
+@pytest.fixture(scope="module")
+def tiny_faces():
+    """90 grey 16×16 uint8 images of 3 classes (dark, mid, bright, with noise)."""
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(3), 30)
+    X = np.clip(rng.normal(60 + 70 * y[:, None, None], 25, size=(90, 16, 16)), 0, 255).astype(np.uint8)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def tiny_extractor(tiny_faces):
+    X, y = tiny_faces
+    from cganbalance.classifier import train_classifier
+
+    return train_classifier(
+        X, y, epochs=2, batch_size=30, random_state=0, model_params=TINY_CLASSIFIER, classes=["a", "b", "c"]
+    )

@@ -1,8 +1,6 @@
 """The benchmark scripts' core functions and command lines work, on tiny data and budgets.
 
 They are never run for real here: a few optimiser steps, a handful of images, one fold split.
-Also pins the ``train_classifier`` options the downstream benchmark relies on (``steps``,
-``class_weight``, ``label_smoothing``).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from cganbalance.classifier import FERClassifier, train_classifier
+from cganbalance.classifier import FERClassifier
 from cganbalance.fer2013 import CLASSES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -34,68 +32,6 @@ TINY_CNN = ["--widths", "4", "8", "--steps", "2", "--batch-size", "8"]
 def fer_files(tmp_path_factory):
     """Tiny FER-2013 npz splits (48×48, disgust rare) and a tiny untrained 48×48 generator."""
     return make_fer_files(tmp_path_factory.mktemp("fer"), [10, 4, 8, 14, 8, 6, 8], n_test=21)
-
-
-def _state(model) -> list[torch.Tensor]:
-    return [v.clone() for v in model.state_dict().values()]
-
-
-# -- train_classifier: steps, class_weight and label_smoothing --------------------------------------------------
-def test_train_classifier_steps_match_epochs_and_allow_partial_passes():
-    rng = np.random.RandomState(0)
-    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
-    y = np.arange(40) % 3
-    common = {"batch_size": 16, "random_state": 0, "model_params": {"widths": [4, 8], "depths": [1, 1]}}
-    by_epochs = train_classifier(X, y, epochs=3, **common)  # 2 steps per pass
-    by_steps = train_classifier(X, y, steps=6, **common)
-    assert all(torch.equal(a, b) for a, b in zip(_state(by_epochs), _state(by_steps)))
-    partial = train_classifier(X, y, steps=5, **common)
-    assert not all(torch.equal(a, b) for a, b in zip(_state(by_epochs), _state(partial)))
-
-
-def test_train_classifier_class_weight():
-    rng = np.random.RandomState(0)
-    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
-    y = np.array([0] * 30 + [1] * 10)
-    common = {"steps": 3, "batch_size": 16, "random_state": 0, "model_params": {"widths": [4], "depths": [1]}}
-    plain = _state(train_classifier(X, y, **common))
-    balanced = _state(train_classifier(X, y, class_weight="balanced", **common))
-    explicit = _state(train_classifier(X, y, class_weight=[40 / 60, 40 / 20], **common))
-    as_dict = _state(train_classifier(X, y, class_weight={0: 40 / 60, 1: 2.0}, **common))
-    assert not all(torch.equal(a, b) for a, b in zip(plain, balanced))
-    assert all(torch.allclose(a.float(), b.float()) for a, b in zip(balanced, explicit))
-    assert all(torch.allclose(a.float(), b.float()) for a, b in zip(balanced, as_dict))
-
-
-def test_train_classifier_label_smoothing_changes_the_weights_and_zero_is_the_default():
-    rng = np.random.RandomState(0)
-    X = rng.randint(0, 256, size=(40, 16, 16)).astype(np.uint8)
-    y = np.arange(40) % 3
-    common = {"steps": 3, "batch_size": 16, "random_state": 0, "model_params": {"widths": [4], "depths": [1]}}
-    plain = _state(train_classifier(X, y, **common))
-    assert all(torch.equal(a, b) for a, b in zip(plain, _state(train_classifier(X, y, label_smoothing=0.0, **common))))
-    smoothed = _state(train_classifier(X, y, label_smoothing=0.1, **common))
-    assert not all(torch.equal(a, b) for a, b in zip(plain, smoothed))
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"steps": 0}, "`steps` must be a positive integer"),
-        ({"label_smoothing": 1.0}, r"`label_smoothing` must be a number in \[0, 1\). Got 1.0 instead"),
-        ({"label_smoothing": -0.1}, r"`label_smoothing` must be a number in \[0, 1\). Got -0.1 instead"),
-        ({"label_smoothing": "0.1"}, r"`label_smoothing` must be a number in \[0, 1\). Got '0.1' instead"),
-        ({"label_smoothing": float("nan")}, r"`label_smoothing` must be a number in \[0, 1\). Got nan instead"),
-        ({"class_weight": "inverse"}, "`class_weight` must be 'balanced'"),
-        ({"class_weight": [1.0]}, "one weight per class"),
-        ({"class_weight": {5: 1.0}}, "class indices"),
-        ({"class_weight": [-1.0, 1.0]}, "non-negative"),
-    ],
-)
-def test_train_classifier_new_options_name_the_argument(kwargs, match):
-    X = np.zeros((8, 16, 16), np.uint8)
-    with pytest.raises(ValueError, match=match):
-        train_classifier(X, np.arange(8) % 2, model_params={"widths": [4], "depths": [1]}, **kwargs)
 
 
 # -- shared helpers ----------------------------------------------------------------------------

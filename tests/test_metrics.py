@@ -1,4 +1,4 @@
-"""Generator metrics and the FER classifier, on tiny synthetic data."""
+"""Generator metrics, on tiny synthetic data."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ import pytest
 import torch
 from scipy import linalg
 
-from cganbalance import classifier as clf_module
-from cganbalance.classifier import (
-    FERClassifier,
-    extract,
-    load_fer_classifier,
-    save_classifier,
-    to_model_input,
-    train_classifier,
-)
+from cganbalance.classifier import save_classifier, train_classifier
 from cganbalance.metrics import (
     cas,
     classifier_recall,
@@ -32,7 +24,7 @@ from cganbalance.metrics import (
 )
 from cganbalance.nets import Generator, init_weights
 
-TINY_CLASSIFIER = {"widths": [4, 8], "depths": [1, 1], "dropout": 0.2}
+from .conftest import TINY_CLASSIFIER
 
 
 def with_moments(n, mean, cov, seed):
@@ -41,23 +33,6 @@ def with_moments(n, mean, cov, seed):
     z -= z.mean(0)
     z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T  # sample covariance = I
     return z @ np.linalg.cholesky(cov).T + mean
-
-
-@pytest.fixture(scope="module")
-def tiny_faces():
-    """90 grey 16×16 uint8 images of 3 classes (dark, mid, bright, with noise)."""
-    rng = np.random.RandomState(0)
-    y = np.repeat(np.arange(3), 30)
-    X = np.clip(rng.normal(60 + 70 * y[:, None, None], 25, size=(90, 16, 16)), 0, 255).astype(np.uint8)
-    return X, y
-
-
-@pytest.fixture(scope="module")
-def tiny_extractor(tiny_faces):
-    X, y = tiny_faces
-    return train_classifier(
-        X, y, epochs=2, batch_size=30, random_state=0, model_params=TINY_CLASSIFIER, classes=["a", "b", "c"]
-    )
 
 
 @pytest.fixture(scope="module")
@@ -236,90 +211,6 @@ def test_memorisation_reads_generator_scaling_and_checks_sizes():
         memorisation(np.zeros((2, 4, 4), np.uint8), train, train)
     with pytest.raises(ValueError, match="`quantile` must lie in"):
         memorisation(train, train, train, quantile=1.5)
-
-
-# -- the classifier --------------------------------------------------------------------------
-def test_to_model_input_scales_and_checks():
-    x = to_model_input(np.array([[[0, 255]]], dtype=np.uint8))
-    assert x.shape == (1, 1, 1, 2) and x.flatten().tolist() == [-1.0, 1.0]
-    with pytest.raises(ValueError, match=r"Float `images` must be scaled to \[-1, 1\]"):
-        to_model_input(np.full((1, 4, 4), 200.0))
-    with pytest.raises(ValueError, match="`images` must be N×H×W"):
-        to_model_input(np.zeros((4, 4), np.uint8))
-
-
-def test_classifier_shapes_and_errors():
-    model = FERClassifier(widths=[4, 8], depths=[1, 2]).eval()
-    x = torch.zeros(3, 1, 48, 48)
-    assert model.features(x).shape == (3, 8) and model(x).shape == (3, 7)
-    with pytest.raises(ValueError, match="`widths` and `depths`"):
-        FERClassifier(widths=[4, 8], depths=[1])
-    with pytest.raises(ValueError, match="`classes` must have n_classes=7"):
-        FERClassifier(classes=["a"])
-
-
-def test_train_classifier_is_deterministic_and_leaves_global_rng_alone(tiny_faces):
-    X, y = tiny_faces
-    state = torch.get_rng_state()
-    a = train_classifier(X, y, epochs=1, batch_size=30, random_state=3, model_params=TINY_CLASSIFIER)
-    b = train_classifier(X, y, epochs=1, batch_size=30, random_state=3, model_params=TINY_CLASSIFIER)
-    c = train_classifier(X, y, epochs=1, batch_size=30, random_state=4, model_params=TINY_CLASSIFIER)
-    assert torch.equal(torch.get_rng_state(), state)
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
-        assert torch.equal(p, q), name
-    assert not torch.equal(a.head.weight, c.head.weight)
-    assert not a.training and a.image_size == [16, 16] and a.n_classes == 3
-
-
-def test_train_classifier_learns_an_easy_task(tiny_extractor, tiny_faces):
-    X, y = tiny_faces
-    _, logits = extract(tiny_extractor, X)
-    assert (logits.argmax(1) == y).mean() > 0.6  # brightness classes; chance is 1/3
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"epochs": 0}, "`epochs` must be a positive integer"),
-        ({"lr": -1.0}, "`lr` must be a positive number"),
-        ({"y": np.arange(90) % 3 - 1}, r"`y` must lie in \[0"),
-        ({"y": np.zeros(5, int)}, "`y` must be one label per image"),
-    ],
-)
-def test_train_classifier_errors_name_the_argument(tiny_faces, kwargs, match):
-    X, y = tiny_faces
-    kwargs = {"y": y, **kwargs}
-    with pytest.raises(ValueError, match=match):
-        train_classifier(X, model_params=TINY_CLASSIFIER, **kwargs)
-
-
-@pytest.mark.parametrize("half", [False, True])
-def test_classifier_save_load_round_trip(tiny_extractor, tiny_faces, tmp_path, half):
-    X, _ = tiny_faces
-    folder = save_classifier(tiny_extractor, tmp_path / "clf", half=half, card="trained on tiny faces")
-    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"}
-    assert "trained on tiny faces" in (folder / "README.md").read_text()
-    loaded = load_fer_classifier(folder)
-    assert loaded.get_config() == tiny_extractor.get_config() and not loaded.training
-    feats, logits = extract(tiny_extractor, X)
-    feats2, logits2 = extract(loaded, X)
-    if half:
-        np.testing.assert_allclose(logits2, logits, atol=0.05)
-    else:
-        np.testing.assert_array_equal(feats2, feats)
-        np.testing.assert_array_equal(logits2, logits)
-
-
-def test_loading_a_broken_classifier_folder(tmp_path, tiny_extractor, monkeypatch):
-    with pytest.raises(FileNotFoundError, match="holds no model.safetensors"):
-        load_fer_classifier(tmp_path)
-    monkeypatch.setattr(clf_module, "FER_CLASSIFIER_DIR", tmp_path / "missing")
-    with pytest.raises(FileNotFoundError, match="train_fer_classifier.py"):
-        load_fer_classifier()
-    folder = save_classifier(tiny_extractor, tmp_path / "clf")
-    (folder / "config.json").write_text('{"n_classes": 3, "widths": "wide"}')
-    with pytest.raises(ValueError, match="config.json does not match FERClassifier"):
-        load_fer_classifier(folder)
 
 
 # -- two-sample test --------------------------------------------------------------------------
