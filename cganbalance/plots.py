@@ -18,6 +18,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path, dpi: int) -> Path:
+    """Lay out, write (creating the folder) and close ``fig``."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
 def sample_grid(
     generator, path, n_per_class: int = 8, random_state=0, title: str | None = None, latent_scale: float = 1.0
 ) -> Path:
@@ -39,12 +49,7 @@ def sample_grid(
             ax.set_ylabel(generator.classes[i // cols], rotation=0, ha="right", va="center", fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=80)
 
 
 def loss_plot(history: list[dict], path, title: str = "cGAN training losses") -> Path:
@@ -59,12 +64,7 @@ def loss_plot(history: list[dict], path, title: str = "cGAN training losses") ->
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=100)
 
 
 #: Curves of :func:`quality_plot`: metric key -> legend label (all in [0, 1]; higher is better).
@@ -95,9 +95,4 @@ def quality_plot(rows: list[dict], path, title: str = "Generator quality during 
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=100)
