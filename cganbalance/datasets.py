@@ -52,7 +52,7 @@ from ._utils.random import int_seed, rng_for
 from .hub import load_generator
 from .nets import Generator, check_latent_scale
 
-__all__ = ["BalancedLoader", "SyntheticBalancedDataset"]
+__all__ = ["BalancePlan", "BalancedLoader", "SyntheticBalancedDataset"]
 
 _SAMPLING_STRATEGY_DOC = """sampling_strategy : float, str, dict or callable, default="auto"
         How many samples each class should end up with, as in imbalanced-learn
@@ -259,35 +259,44 @@ def _to_chw_tensor(image) -> torch.Tensor:
 
 
 # -- what to add -----------------------------------------------------------------------------
-class _Balance:
-    """Targets, classes, the label map to the generator and the per-class synthetic counts.
+@dataclass
+class BalancePlan:
+    """What balancing a dataset means: its targets and classes, the label map to the generator and
+    the synthetic items each class gets. Built once by :meth:`of`; :class:`SyntheticBalancedDataset`
+    and :class:`BalancedLoader` each hold one (``plan``)."""
 
-    Shared by :class:`SyntheticBalancedDataset` and :class:`BalancedLoader`.
-    """
+    image_key: str
+    label_key: str
+    generator: Generator
+    classes: list[str]
+    generator_labels: np.ndarray  # the generator's label for each of the dataset's labels
+    real_targets: np.ndarray
+    synthetic_targets: np.ndarray  # the label of each synthetic item, grouped by class in label order
 
-    def _setup_balance(self, dataset, generator, sampling_strategy, image_key, label_key) -> None:
+    @classmethod
+    def of(cls, dataset, generator, sampling_strategy, image_key=None, label_key=None) -> "BalancePlan":
+        """Check ``dataset`` and ``generator`` and work out the plan (see the classes' parameters)."""
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(
                 f"`dataset` must be a map-style dataset (with __getitem__ and __len__). Got {type(dataset).__name__}."
             )
         if len(dataset) == 0:
             raise ValueError("`dataset` is empty.")
-        self.image_key, self.label_key = _hf_keys(dataset, image_key, label_key)
-        self.generator = load_generator(generator)
-        g = self.generator
-        real_targets = _dataset_targets(dataset, self.image_key, self.label_key)
+        image_key, label_key = _hf_keys(dataset, image_key, label_key)
+        g = load_generator(generator)
+        real_targets = _dataset_targets(dataset, image_key, label_key)
         if len(real_targets) != len(dataset):
             raise ValueError(f"`dataset` has {len(dataset)} items but {len(real_targets)} targets.")
-        dataset_classes = _dataset_classes(dataset, self.label_key)
-        self.classes = dataset_classes if dataset_classes is not None else list(g.classes)
-        n = len(self.classes)
+        dataset_classes = _dataset_classes(dataset, label_key)
+        classes = dataset_classes if dataset_classes is not None else list(g.classes)
+        n = len(classes)
         if real_targets.min() < 0 or real_targets.max() >= n:
             raise ValueError(
                 f"`dataset` targets must lie in [0, {n - 1}] ({n} classes{'' if dataset_classes else ' of the generator'}). "
                 f"Got values from {real_targets.min()} to {real_targets.max()}."
             )
         if dataset_classes is None:
-            self._generator_labels = np.arange(n)  # by index
+            generator_labels = np.arange(n)  # by index
         else:  # by name
             index = name_index(g.classes, "generator's classes")
             missing = [c for c in dataset_classes if class_key(c) not in index]
@@ -296,46 +305,52 @@ class _Balance:
                     f"The dataset's classes {missing} are not among the generator's classes {g.classes} "
                     f"(the dataset's are {dataset_classes}); labels are matched by class name, ignoring case and spaces."
                 )
-            self._generator_labels = np.array([index[class_key(c)] for c in dataset_classes])
-        self.sampling_strategy = sampling_strategy
-        to_add = check_sampling_strategy(self._strategy_by_label(sampling_strategy), real_targets, "over-sampling")
-        self._real_targets = real_targets
-        self._synthetic_targets = np.concatenate(
+            generator_labels = np.array([index[class_key(c)] for c in dataset_classes])
+        to_add = check_sampling_strategy(_strategy_by_label(sampling_strategy, classes), real_targets, "over-sampling")
+        synthetic_targets = np.concatenate(
             [np.full(int(k), label, dtype=np.int64) for label, k in sorted(to_add.items())] or [np.zeros(0, np.int64)]
         )
-
-    def _strategy_by_label(self, sampling_strategy):
-        if not isinstance(sampling_strategy, Mapping):
-            return sampling_strategy
-        out = {}
-        for key, value in sampling_strategy.items():
-            if isinstance(key, str):
-                index = name_index(self.classes, "dataset's classes")
-                if class_key(key) not in index:
-                    raise ValueError(f"`sampling_strategy` names an unknown class {key!r}; classes are {self.classes}.")
-                key = index[class_key(key)]
-            out[int(key)] = value
-        return out
+        return cls(image_key, label_key, g, classes, generator_labels, real_targets, synthetic_targets)
 
     @property
     def n_real(self) -> int:
         """Number of items of the base dataset."""
-        return len(self._real_targets)
+        return len(self.real_targets)
 
     @property
     def n_synthetic(self) -> int:
         """Number of synthetic items (per epoch for :class:`BalancedLoader`)."""
-        return len(self._synthetic_targets)
+        return len(self.synthetic_targets)
 
     @property
     def class_counts(self) -> dict[str, tuple[int, int]]:
         """``{class name: (real count, count after balancing)}`` in label order."""
-        before = np.bincount(self._real_targets, minlength=len(self.classes))
-        after = before + np.bincount(self._synthetic_targets, minlength=len(self.classes))
+        before = np.bincount(self.real_targets, minlength=len(self.classes))
+        after = before + np.bincount(self.synthetic_targets, minlength=len(self.classes))
         return {c: (int(b), int(a)) for c, b, a in zip(self.classes, before, after)}
 
 
-class SyntheticBalancedDataset(_Balance, VisionDataset):
+def _strategy_by_label(sampling_strategy, classes: list[str]):
+    """``sampling_strategy`` with class names as dict keys replaced by label indices."""
+    if not isinstance(sampling_strategy, Mapping):
+        return sampling_strategy
+    out = {}
+    for key, value in sampling_strategy.items():
+        if isinstance(key, str):
+            index = name_index(classes, "dataset's classes")
+            if class_key(key) not in index:
+                raise ValueError(f"`sampling_strategy` names an unknown class {key!r}; classes are {classes}.")
+            key = index[class_key(key)]
+        out[int(key)] = value
+    return out
+
+
+def _planned(name: str, doc: str) -> property:
+    """A read-only attribute of the balance plan, on the dataset or loader that holds it."""
+    return property(lambda self: getattr(self.plan, name), doc=doc)
+
+
+class SyntheticBalancedDataset(VisionDataset):
     """A dataset's items followed by generated items that balance its classes.
 
     Items ``0 .. n_real - 1`` are the base dataset's (unchanged but for ``transform``); items
@@ -385,6 +400,8 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         Indices of the synthetic items.
     class_counts : dict
         ``{class name: (count before, count after)}``.
+    plan : BalancePlan
+        The targets, classes, label map to the generator and synthetic items per class.
 
     Notes
     -----
@@ -412,6 +429,10 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
     (torch.Size([1, 16, 16]), torch.float32, 1)
     """
 
+    n_real = _planned("n_real", "Number of items of the base dataset.")
+    n_synthetic = _planned("n_synthetic", "Number of synthetic items (per epoch for :class:`BalancedLoader`).")
+    class_counts = _planned("class_counts", "``{class name: (real count, count after balancing)}`` in label order.")
+
     def __init__(
         self,
         dataset,
@@ -430,13 +451,16 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         self.latent_scale = check_latent_scale(latent_scale)
         self.dataset = dataset
         self.random_state = random_state
-        self._setup_balance(dataset, generator, sampling_strategy, image_key, label_key)
+        self.sampling_strategy = sampling_strategy
+        self.plan = BalancePlan.of(dataset, generator, sampling_strategy, image_key, label_key)
+        self.image_key, self.label_key = self.plan.image_key, self.plan.label_key
+        self.generator, self.classes = self.plan.generator, self.plan.classes
         self._seed = int_seed(random_state)
         picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
         items = [_split_item(dataset[int(i)], self.image_key, self.label_key, int(i)) for i in picks]
         self._form = _ImageForm.of([image for image, _ in items], value_range)
         self._label_reference = items[0][1]
-        self.targets: list[int] = np.concatenate([self._real_targets, self._synthetic_targets]).tolist()
+        self.targets: list[int] = np.concatenate([self.plan.real_targets, self.plan.synthetic_targets]).tolist()
         if self.n_synthetic:
             self._form.check(self.generator)
 
@@ -460,10 +484,10 @@ class SyntheticBalancedDataset(_Balance, VisionDataset):
         return image, target
 
     def _synthetic_item(self, j: int):
-        label = int(self._synthetic_targets[j])
+        label = int(self.plan.synthetic_targets[j])
         noise = rng_for(self._seed, j)
         x = self.generator.generate(
-            [int(self._generator_labels[label])], random_state=noise, latent_scale=self.latent_scale
+            [int(self.plan.generator_labels[label])], random_state=noise, latent_scale=self.latent_scale
         )[0]
         return self._form.from_generated(x), _label_like(label, self._label_reference)
 
@@ -517,7 +541,7 @@ class _EpochBatches:
         return len(self.batches)
 
 
-class BalancedLoader(_Balance):
+class BalancedLoader:
     """Balanced batches on the training device, with fresh synthetic samples every epoch.
 
     Each epoch holds every real item once and, for the classes ``sampling_strategy`` tops
@@ -568,6 +592,10 @@ class BalancedLoader(_Balance):
     (4, 16)
     """
 
+    n_real = _planned("n_real", "Number of items of the base dataset.")
+    n_synthetic = _planned("n_synthetic", "Number of synthetic items (per epoch for :class:`BalancedLoader`).")
+    class_counts = _planned("class_counts", "``{class name: (real count, count after balancing)}`` in label order.")
+
     def __init__(
         self,
         dataset,
@@ -598,7 +626,10 @@ class BalancedLoader(_Balance):
         self.transform, self.batch_transform = transform, batch_transform
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.random_state = random_state
-        self._setup_balance(dataset, generator, sampling_strategy, image_key, label_key)
+        self.sampling_strategy = sampling_strategy
+        self.plan = BalancePlan.of(dataset, generator, sampling_strategy, image_key, label_key)
+        self.image_key, self.label_key = self.plan.image_key, self.plan.label_key
+        self.generator, self.classes = self.plan.generator, self.plan.classes
         self.device = resolve_device(device) if device is not None else self.generator.device
         if self.generator.device != self.device:
             self.generator = copy.deepcopy(self.generator).to(self.device)
@@ -629,7 +660,7 @@ class BalancedLoader(_Balance):
 
     def _plan(self, epoch: int) -> list[np.ndarray]:
         """Per batch, item codes: ``i >= 0`` real item ``i``, ``-1 - label`` a synthetic item."""
-        codes = np.concatenate([np.arange(self.n_real), -1 - self._synthetic_targets])
+        codes = np.concatenate([np.arange(self.n_real), -1 - self.plan.synthetic_targets])
         if self.shuffle:
             codes = np.random.default_rng(np.random.SeedSequence([self._seed, epoch, 0])).permutation(codes)
         n_batches = len(self)
@@ -638,7 +669,7 @@ class BalancedLoader(_Balance):
     @torch.no_grad()
     def _generate(self, labels: np.ndarray, noise: torch.Generator) -> torch.Tensor:
         g = self.generator
-        y = torch.as_tensor(self._generator_labels[labels], dtype=torch.long, device=self.device)
+        y = torch.as_tensor(self.plan.generator_labels[labels], dtype=torch.long, device=self.device)
         z = g.noise(len(y), noise, self.latent_scale)
         was_training = g.training
         g.eval()
