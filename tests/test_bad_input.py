@@ -185,3 +185,23 @@ def test_class_names_mean_the_same_in_every_entry_point():
         assert from_pretrained("fer2013-cgan")._resolve_labels([spelling]).tolist() == [3]
         assert _class_columns(["angry", "happy"], [spelling], 2).tolist() == [1]
         assert _class_map([spelling], "test").tolist() == [3]
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_refused(tiny_images):
+    X, y = tiny_images
+    names = np.array(["happy", "Happy", "sad"])[y]
+    with pytest.raises(ValueError, match=r"labels in y .* hold 'Happy' and 'happy', which name the same class"):
+        CGANOverSampler(epochs=1, preset_params=TINY_IMAGE, device="cpu").fit_resample(X, names)
+    faces = np.zeros((60, 48, 48), np.uint8)
+    with pytest.raises(ValueError, match="which name the same class"):
+        CGANOverSampler(generator="fer2013-cgan", device="cpu").fit_resample(faces, names)
+    with pytest.raises(ValueError, match="hold 'A' and 'a', which name the same class"):
+        Generator(n_classes=2, latent_dim=4, output_shape=[1, 16, 16], widths=[8, 4], classes=["A", "a"])
+    with pytest.raises(ValueError, match="which name the same class"):
+        from_pretrained("fer2013-cgan").set_class_names(["a", "b", "c", "d", "e", "f", " A "])
+
+
+def test_callbacks_must_be_callback_objects_or_callables(tiny_images):
+    X, y = tiny_images
+    with pytest.raises(TypeError, match=r"`callbacks` must hold cganbalance.training.Callback objects or callables"):
+        CGANOverSampler(epochs=1, preset_params=TINY_IMAGE, device="cpu", callbacks=[object()]).fit(X, y)

@@ -460,3 +460,23 @@ def test_fit_notifies_callbacks_of_every_event_in_order(tiny_images):
         ("step", 4, keys), ("step", 5, keys), ("step", 6, keys), ("epoch", 2, True, 3), ("fn", 2),
         ("end",),
     ]
+
+
+def test_make_rng_without_a_seed_leaves_numpy_global_state_alone():
+    before = np.random.get_state()[1].copy()
+    a, b = make_rng(None), make_rng(None)
+    assert np.array_equal(np.random.get_state()[1], before)
+    assert not torch.equal(torch.randn(4, generator=a), torch.randn(4, generator=b))  # fresh entropy each time
+
+
+def test_train_epoch_after_fit_trains_in_train_mode(tiny_images):
+    X, y = tiny_images
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], overrides=TINY_IMAGE, generator=make_rng(0))
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
+    x, labels = torch.as_tensor(X[:, None] / 127.5 - 1, dtype=torch.float32), torch.as_tensor(y)
+    trainer.fit(x, labels, epochs=1)
+    assert not trainer.generator.training  # fit leaves the networks in evaluation mode
+    modes = []
+    trainer.train_step = lambda real, lab: modes.append(trainer.generator.training and trainer.discriminator.training) or {"d_loss": 0.0, "g_loss": 0.0}
+    trainer.train_epoch(x, labels, None, 30, None)
+    assert modes == [True, True]

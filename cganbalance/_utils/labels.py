@@ -43,6 +43,8 @@ def match_classes(labels, names: Sequence[str], what: str = "The generator's") -
     labels = np.asarray(labels)
     names = [str(n) for n in names]
     index = name_index(names, f"{what[0].lower()}{what[1:]} classes")
+    if labels.dtype.kind in "USO":
+        name_index([str(label) for label in labels], "labels in y")  # "Happy" and "happy" in one y: refused
     by_name = [index.get(class_key(label)) for label in labels]
     if all(i is not None for i in by_name):
         return np.asarray(by_name, dtype=np.int64)

@@ -15,7 +15,10 @@ def make_rng(random_state=None, device="cpu") -> torch.Generator:
     which is returned as it is)."""
     if isinstance(random_state, torch.Generator):
         return random_state
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    if random_state is None:  # fresh OS entropy; numpy's global random state is not read
+        seed = int_seed(None) % np.iinfo(np.int32).max
+    else:
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     rng = torch.Generator(device=device)
     rng.manual_seed(seed)
     return rng

@@ -114,6 +114,7 @@ class Generator(
             raise ValueError(
                 f"`classes` must have n_classes={self.n_classes} names. Got {len(self.classes)}: {self.classes!r}."
             )
+        name_index(self.classes, "generator's classes")  # names that differ only in case or spaces: refused
         in_dim = self.latent_dim + self.n_classes
         if arch == "mlp":
             layers: list[nn.Module] = []
@@ -168,6 +169,7 @@ class Generator(
         names = [str(n) for n in names]
         if len(names) != self.n_classes:
             raise ValueError(f"`names` must have {self.n_classes} entries. Got {len(names)}: {names!r}.")
+        name_index(names, "`names`")
         self.classes = names
         if self._hub_mixin_config is not None:
             self._hub_mixin_config["classes"] = names

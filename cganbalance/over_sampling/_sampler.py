@@ -19,7 +19,7 @@ from sklearn_compat.utils.validation import validate_data
 
 from .._utils.devices import device_available, resolve_device
 from .._utils.images import ImageLayout
-from .._utils.labels import match_classes, plain
+from .._utils.labels import match_classes, name_index, plain
 from .._utils.random import make_rng, numpy_rng
 from ..classifier import load_fer_classifier
 from ..fer2013 import CLASSES
@@ -346,6 +346,7 @@ class CGANOverSampler(BaseOverSampler):
             )
         layout = image_layout(self._sample_shape, self.image_shape, X.shape[1])
         self.classes_, y_idx = np.unique(y, return_inverse=True)
+        name_index([str(c) for c in self.classes_], "labels in y")  # they become the generator's class names
         counts = np.bincount(y_idx, minlength=len(self.classes_))
         self._n_extra = self._extra_per_class(counts)
         for label, n_real in zip(self.classes_, counts.tolist()):

@@ -1,6 +1,6 @@
 """Side concerns of the training loop, as callbacks it notifies: progress, divergence, checkpoints.
 
-A callback implements any of ``on_train_begin(trainer, total_steps)``,
+A :class:`Callback` subclass overrides any of ``on_train_begin(trainer, total_steps)``,
 ``on_step_end(trainer, logs)``, ``on_epoch_end(trainer)``, ``on_train_end(trainer)`` and
 ``on_divergence(trainer, error) -> bool`` (True when it handled the error, e.g. rolled back).
 After an epoch, ``trainer.history[-1]`` is its record and ``trainer.last_epoch`` says whether

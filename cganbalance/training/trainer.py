@@ -225,6 +225,12 @@ class CGANTrainer:
             raise ValueError("Give `epochs`, `max_time` or both: training needs a budget.")
         listeners = [DivergenceCheck(), ProgressBar(verbose)]
         listeners += [EpochEnd(f) for f in ([on_epoch_end] if on_epoch_end else [])]
+        for c in callbacks:
+            if not (isinstance(c, Callback) or callable(c)):
+                raise TypeError(
+                    "`callbacks` must hold cganbalance.training.Callback objects or callables taking the trainer. "
+                    f"Got {c!r} ({type(c).__name__}) instead."
+                )
         listeners += [c if isinstance(c, Callback) else EpochEnd(c) for c in callbacks]
         if checkpoint_dir is not None:
             listeners.append(Checkpoint(checkpoint_dir, checkpoint_every, rollback=on_divergence == "rollback"))
@@ -233,8 +239,6 @@ class CGANTrainer:
         deadline = None if max_time is None else time.perf_counter() + max_time
         weights = class_sampling_weights(y, self.config.real_sampling)
         self._notify(listeners, "on_train_begin", (epochs - self.epoch) * steps_per_epoch if epochs is not None else None)
-        self.generator.train()
-        self.discriminator.train()
         try:
             self.last_epoch = epochs is not None and self.epoch >= epochs
             while not self.last_epoch:
@@ -253,6 +257,8 @@ class CGANTrainer:
     def train_epoch(self, X, y, weights, batch_size: int, deadline: float | None, listeners=()) -> bool:
         """One pass over the data in batches (stopping early at ``deadline``); appends the epoch's
         record to :attr:`history` and returns whether the time ran out."""
+        self.generator.train()
+        self.discriminator.train()
         order = epoch_order(y, weights, self.rng)
         sums: dict[str, float] = {}
         start, steps, out_of_time = time.perf_counter(), 0, False
