@@ -1,12 +1,12 @@
 """The FER-2013 validation split: every choice is made on it, the public test split is used once.
 
 A fixed, stratified 3,000-face split of ``train.npz`` (seed 0), stored as row indices in
-``benchmarks/splits/fer2013-validation.json`` together with the Kaggle file names of those
-rows, so that a different copy of the training split is refused instead of silently split
-differently. Generators and classifiers that are compared on the validation split train on the
+``benchmarks/splits/fer2013-validation.json`` together with the number of rows and a SHA-256
+digest of all the file names of ``train.npz``, so that a different copy of the training split
+is refused instead of silently split differently. Generators and classifiers that are compared on the validation split train on the
 rest of ``train.npz`` (25,709 faces).
 
-    python benchmarks/fer_split.py --train ../shared/data/fer2013/train.npz   # writes the file once
+    python benchmarks/fer_split.py --train ../shared/data/fer2013/train.npz   # wrote the file; refuses to rewrite it
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ def load_split(train_npz) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True, help="FER-2013 train.npz")
+    parser.add_argument("--force", action="store_true", help="replace an existing split file (every result on it is lost)")
     args = parser.parse_args(argv)
+    if SPLIT_FILE.exists() and not args.force:
+        parser.error(f"{SPLIT_FILE} exists: the validation split is fixed. Pass --force to replace it.")
     data = np.load(args.train)
     val = make_split(data["labels"])
     SPLIT_FILE.parent.mkdir(exist_ok=True)

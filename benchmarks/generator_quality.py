@@ -82,7 +82,7 @@ def summary_table(everything: dict) -> str:
            if two_sample else ")"),
         "",
         "| generator | training | " + " | ".join(h for _, h in metrics) + " | CAS macro-F1 |"
-        + (" two-sample acc ↓ |" if two_sample else ""),
+        + (" two-sample acc (0.5 best) |" if two_sample else ""),
         "|---|---|" + "---|" * (len(metrics) + 1 + two_sample),
     ]
     for name, r in everything.items():

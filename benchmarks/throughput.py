@@ -33,8 +33,7 @@ import torch
 from _docs import HelpFormatter, command, machine, markers, write_section
 
 from cganbalance.training.presets import build_networks
-from cganbalance._utils.random import make_rng
-from cganbalance.training import CGANTrainer, discriminator_confidence
+from cganbalance.training import CGANTrainer, discriminator_confidence, make_rng
 
 BEGIN, END = markers("throughput")
 N_CLASSES, SIDE = 7, 48
@@ -50,7 +49,7 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def networks(preset: str):
-    return build_networks(preset, n_classes=N_CLASSES, data_shape=[1, SIDE, SIDE], generator=make_rng(0))
+    return build_networks(preset, n_classes=N_CLASSES, data_shape=[1, SIDE, SIDE], rng=make_rng(0))
 
 
 def step_flops(trainer: CGANTrainer, batch: int) -> float:

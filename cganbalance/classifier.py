@@ -512,7 +512,6 @@ def train_classifier(
     >>> model.n_classes, model.embedding_dim
     (2, 8)
     """
-
     for name, value, kind, low in (
         ("epochs", epochs, (int, np.integer), 1),
         *((("steps", steps, (int, np.integer), 1),) if steps is not None else ()),

@@ -46,6 +46,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from scipy import linalg
+from scipy.spatial.distance import cdist, pdist
+from scipy.special import expit
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 from sklearn.utils import check_random_state
 
 from ._utils.images import from_unit
@@ -249,7 +252,6 @@ def kernel_inception_distance(
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances between the rows of ``a`` and ``b`` (float64)."""
-    from scipy.spatial.distance import cdist
 
     return cdist(a, b)
 
@@ -333,8 +335,6 @@ def within_class_diversity(fake_features, real_features, *, max_samples: int = 2
     float
         1 when generated samples vary as much as real ones; near 0 for a collapsed class.
     """
-    from scipy.spatial.distance import pdist
-
     fake, real = _pair(fake_features, real_features, ("fake_features", "real_features"))
     max_samples = _positive_int(max_samples, "max_samples")
     rng = check_random_state(random_state)
@@ -461,7 +461,6 @@ def cas(
         ``accuracy``, ``balanced_accuracy``, ``macro_f1`` and ``recall`` (per class) on the
         real images.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 
     x_syn, x_real = to_model_input(X_synthetic), to_model_input(X_real)
@@ -604,9 +603,6 @@ def two_sample_test(
     >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
     >>> evaluate_generator("fer2013-cgan", X, y, two_sample_epochs=6)["two_sample"]  # doctest: +SKIP
     """
-    from scipy.special import expit
-    from sklearn.metrics import roc_auc_score
-
     x_real, x_gen = _model_input(X_real, "X_real"), _model_input(X_generated, "X_generated")
     if x_real.shape[1:] != x_gen.shape[1:]:
         raise ValueError(
@@ -975,7 +971,6 @@ def evaluate_generator(
     >>> X, y = fer2013.load("public_test.npz")  # doctest: +SKIP
     >>> print(format_markdown(evaluate_generator("fer2013-cgan", X, y)))  # doctest: +SKIP
     """
-
     latent_scale = check_latent_scale(latent_scale)
     generator = load_generator(generator)
     x_real = to_model_input(X_real)

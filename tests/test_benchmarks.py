@@ -34,6 +34,13 @@ def fer_files(tmp_path_factory):
     return make_fer_files(tmp_path_factory.mktemp("fer"), [10, 4, 8, 14, 8, 6, 8], n_test=21)
 
 
+def _tiny_split(path):  # the tiny train.npz is not the FER-2013 copy the stored split was made from
+    data = np.load(path)
+    val = np.arange(len(data["labels"])) % 4 == 0
+    X, y = data["images"], data["labels"]
+    return {"train": (X[~val], y[~val]), "validation": (X[val], y[val]), "classes": list(data["classes"])}
+
+
 # -- shared helpers ----------------------------------------------------------------------------
 def test_write_section_appends_then_replaces_only_its_own_section(tmp_path):
     page = tmp_path / "benchmarks.md"
@@ -203,13 +210,7 @@ def test_downstream_settings_name_the_classifier_and_the_split():
 def test_downstream_validation_split_and_strong_classifier_keep_their_own_results_and_section(
     fer_files, tmp_path, monkeypatch, capsys
 ):
-    def tiny_split(path):  # the tiny train.npz is not the FER-2013 copy the stored split was made from
-        data = np.load(path)
-        val = np.arange(len(data["labels"])) % 4 == 0
-        X, y = data["images"], data["labels"]
-        return {"train": (X[~val], y[~val]), "validation": (X[val], y[val]), "classes": list(data["classes"])}
-
-    monkeypatch.setattr(downstream_fer, "load_split", tiny_split)
+    monkeypatch.setattr(downstream_fer, "load_split", _tiny_split)
     page = tmp_path / "benchmarks.md"
     common = ["--train", str(fer_files / "train.npz"), *TINY_CNN, "--strategies", "none", "class_weights",
               "--seeds", "0", "--docs", str(page), "--threads", "1"]
@@ -365,7 +366,7 @@ def test_generator_quality_on_the_validation_split_with_a_two_sample_test(fer_fi
     assert f"against the {(~every_other).sum()} faces of train.npz outside the validation split" in section
     assert "disgust: 2 validation images" in section and "Two-sample test" in section
     header = next(line for line in section.splitlines() if line.startswith("| generator |"))
-    assert header.endswith("| CAS macro-F1 | two-sample acc ↓ |")
+    assert header.endswith("| CAS macro-F1 | two-sample acc (0.5 best) |")
     row = next(line for line in section.splitlines() if line.startswith("| first |"))
     assert len(row.split("|")) == len(header.split("|")) and 0 <= float(row.split("|")[-2]) <= 1
     two_sample = json.loads(out.read_text())["first"]["two_sample"]
@@ -383,13 +384,6 @@ def test_generator_quality_on_the_validation_split_with_a_two_sample_test(fer_fi
 
 
 # -- long generator training and its curves ---------------------------------------------------
-def _tiny_split(path):  # the tiny train.npz is not the FER-2013 copy the stored split was made from
-    data = np.load(path)
-    val = np.arange(len(data["labels"])) % 4 == 0
-    X, y = data["images"], data["labels"]
-    return {"train": (X[~val], y[~val]), "validation": (X[val], y[val]), "classes": list(data["classes"])}
-
-
 def test_train_fer_generator_resumes_and_records_its_curve(fer_files, tmp_path, monkeypatch, capsys):
     import train_fer_generator
 

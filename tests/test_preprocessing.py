@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 
-from cganbalance._utils.images import ImageLayout
 from cganbalance.over_sampling import ImagePreprocessor, TablePreprocessor
 
 
 @pytest.mark.parametrize("shape", [(8, 6), (8, 6, 3), (3, 8, 6)])
 def test_uint8_images_round_trip_in_any_layout(shape):
     X = np.random.RandomState(0).randint(0, 256, size=(5, int(np.prod(shape)))).astype(np.uint8)
-    pre = ImagePreprocessor(ImageLayout(shape)).fit(X)
+    pre = ImagePreprocessor(shape).fit(X)
     scaled = pre.transform(X)
     assert pre.range_ == (0.0, 255.0) and scaled.dtype == np.float32
     assert scaled.shape == (5, *pre.data_shape) and pre.data_shape[0] == (1 if len(shape) == 2 else 3)
@@ -24,7 +23,7 @@ def test_uint8_images_round_trip_in_any_layout(shape):
 def test_float_image_range(low, high, expected):
     X = np.full((2, 16), low, dtype=np.float32)
     X[1] = high
-    pre = ImagePreprocessor(ImageLayout((4, 4))).fit(X)
+    pre = ImagePreprocessor((4, 4)).fit(X)
     assert pre.range_ == expected
     out = pre.inverse_transform(np.array([[[[-5.0] * 4] * 4], [[[5.0] * 4] * 4]]))  # beyond [-1, 1]: clipped
     assert out.dtype == np.float32 and out.min() == expected[0] and out.max() == expected[1]

@@ -12,7 +12,7 @@ def _count(module):
 
 @pytest.fixture(scope="module")
 def paper():
-    return build_networks("paper", n_classes=7, data_shape=[1, 48, 48], generator=torch.Generator().manual_seed(0))
+    return build_networks("paper", n_classes=7, data_shape=[1, 48, 48], rng=torch.Generator().manual_seed(0))
 
 
 def test_paper_generator_layers(paper):

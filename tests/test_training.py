@@ -65,7 +65,7 @@ def test_checkpoint_of_other_architecture_is_a_clear_error(tiny_images, tmp_path
 
 
 def test_non_finite_loss_stops_training(monkeypatch):
-    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_rng(0))
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], rng=make_rng(0))
     trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     monkeypatch.setattr(trainer, "discriminator_step", lambda real, labels, fake=None: {"d_loss": float("nan")})
     X, y = torch.randn(20, 3), torch.tensor([0, 1] * 10)
@@ -74,7 +74,7 @@ def test_non_finite_loss_stops_training(monkeypatch):
 
 
 def test_train_step_generates_one_batch_for_both_updates(monkeypatch):
-    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], generator=make_rng(0))
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], rng=make_rng(0))
     trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     calls = []
     forward = g.forward
@@ -95,7 +95,7 @@ def test_fit_needs_a_budget():
 
 
 def test_ema_warms_up_quickly():
-    g, d, config = build_networks("default", n_classes=2, data_shape=[1, 8, 8], generator=make_rng(0))
+    g, d, config = build_networks("default", n_classes=2, data_shape=[1, 8, 8], rng=make_rng(0))
     trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     X, y = torch.rand(32, 1, 8, 8) * 2 - 1, torch.tensor([0, 1] * 16)
     trainer.fit(X, y, epochs=3)
@@ -339,7 +339,7 @@ def test_augment_is_refused_for_tabular_rows():
 
 
 def test_aux_weight_g_weighs_the_class_loss_of_the_generator_only():
-    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], generator=torch.Generator().manual_seed(0),
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], rng=torch.Generator().manual_seed(0),
                                   overrides={**TINY_IMAGE})
     g.eval(), d.eval()  # no BatchNorm statistics or spectral-norm power iterations between the two passes
     labels = torch.tensor([0, 1, 2, 0])
@@ -433,7 +433,7 @@ def test_fit_notifies_callbacks_of_every_event_in_order(tiny_images):
 
     X, y = tiny_images
     g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], overrides=TINY_IMAGE,
-                                  generator=make_rng(0))
+                                  rng=make_rng(0))
     config.batch_size = 20
     events = []
 
@@ -471,7 +471,7 @@ def test_make_rng_without_a_seed_leaves_numpy_global_state_alone():
 
 def test_train_epoch_after_fit_trains_in_train_mode(tiny_images):
     X, y = tiny_images
-    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], overrides=TINY_IMAGE, generator=make_rng(0))
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], overrides=TINY_IMAGE, rng=make_rng(0))
     trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
     x, labels = torch.as_tensor(X[:, None] / 127.5 - 1, dtype=torch.float32), torch.as_tensor(y)
     trainer.fit(x, labels, epochs=1)

@@ -18,7 +18,8 @@ CONDITIONINGS = ("concat", "auxiliary", "projection", "projection+auxiliary")
 class Discriminator(nn.Module):
     """Conditional discriminator ``D(x, y)`` returning ``(adversarial_logit, class_logits)``.
 
-    ``class_logits`` is ``None`` unless ``conditioning="auxiliary"``. Logits, not
+    ``class_logits`` is ``None`` unless the conditioning has the auxiliary head (``"auxiliary"``,
+    ``"projection+auxiliary"``). Logits, not
     probabilities: the losses apply the sigmoid (numerically safer than a sigmoid layer).
 
     Parameters

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 class Crop(nn.Module):
     """Crop ``(top, bottom, left, right)`` pixels: Keras ``padding='same'`` for even kernels."""
 

@@ -48,12 +48,14 @@ class ImagePreprocessor:
 
     Parameters
     ----------
-    layout : ImageLayout
-        The shape of one image and where its channels are.
+    sample_shape : tuple of int
+        The shape of one image: ``(H, W)``, ``(H, W, C)`` or ``(C, H, W)`` (channels first when
+        the first entry is 1, 3 or 4 and the last is not).
     """
 
-    def __init__(self, layout: ImageLayout):
-        self.layout = layout
+    def __init__(self, sample_shape):
+        self.sample_shape = sample_shape
+        self.layout = ImageLayout(sample_shape)
 
     def fit(self, X: np.ndarray) -> "ImagePreprocessor":
         if X.dtype == np.uint8:

@@ -362,7 +362,7 @@ class CGANOverSampler(BaseOverSampler):
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
         rng = make_rng(self.random_state)
-        preprocessor = ImagePreprocessor(layout) if layout is not None else TablePreprocessor(self._integer_columns)
+        preprocessor = ImagePreprocessor(layout.sample_shape) if layout is not None else TablePreprocessor(self._integer_columns)
         self.preprocessor_ = preprocessor.fit(X)
         data = self.preprocessor_.transform(X)
         self._setup_class_filter(layout)
@@ -476,7 +476,7 @@ class CGANOverSampler(BaseOverSampler):
             data_shape=data.shape[1:],
             classes=[str(c) for c in self.classes_],
             value_range=list(self.preprocessor_.range_) if layout is not None else None,
-            generator=rng,
+            rng=rng,
             overrides=overrides,
         )
         self.preset_ = preset

@@ -46,6 +46,7 @@ def _state_tensors(trainer) -> tuple[dict[str, torch.Tensor], dict]:
     tensors["rng"] = trainer.rng.get_state()
     return tensors, meta
 
+
 def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False) -> Path:
     """Write everything needed to resume ``trainer`` into ``directory/checkpoint.safetensors``.
 
@@ -71,6 +72,7 @@ def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False
         if os.path.exists(tmp):
             os.unlink(tmp)
     return directory / CHECKPOINT_NAME
+
 
 def load_checkpoint(trainer, directory: str | os.PathLike):
     """Restore ``trainer``'s networks, EMA, optimisers, RNG, epoch and history from :func:`save_checkpoint`."""

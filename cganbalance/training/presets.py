@@ -159,7 +159,7 @@ def build_networks(
     data_shape: Sequence[int],
     classes: Sequence[str] | None = None,
     value_range: Sequence[float] | None = None,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
     overrides: dict | None = None,
 ) -> tuple[Generator, Discriminator, TrainConfig]:
     """Build the generator, discriminator and training settings of ``preset`` for the data.
@@ -172,7 +172,7 @@ def build_networks(
         ``[C, H, W]`` for images, ``[n_features]`` for tabular rows.
     classes, value_range :
         Stored in the generator's config (class names, the data range that maps to [-1, 1]).
-    generator : torch.Generator or None
+    rng : torch.Generator or None
         Source of the initial weights (DCGAN initialisation, N(0, 0.02)).
     overrides : dict or None
         Keys ``"generator"``, ``"discriminator"``, ``"train"`` with settings that replace the
@@ -205,8 +205,8 @@ def build_networks(
     # random state is left exactly as it was (the real initial weights come from `generator`).
     with torch.random.fork_rng(devices=[]):
         g, d = _construct(spec, arch, n_classes, data_shape, net_size, classes, value_range, image)
-    init_weights(g, generator)
-    init_weights(d, generator)
+    init_weights(g, rng)
+    init_weights(d, rng)
     return g, d, train_config(spec["train"])
 
 
