@@ -27,6 +27,7 @@ LAYERS = {
     "fer2013": 4,
     "plots": 4,
     "cli": 5,
+    "demo": 5,
     "__main__": 5,
     "__init__": 6,
 }

@@ -155,3 +155,15 @@ def test_python_dash_m_runs_the_command_line():
     bad = subprocess.run([sys.executable, "-m", "cganbalance", "sample", "fer2013-cgan", "--out", "x.txt"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--out must end in .png or .npz" in bad.stderr
+
+
+def test_demo_quick_draws_faces_and_compares_samplers(tmp_path, capsys):
+    from cganbalance import cli
+
+    assert cli.main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "fer2013_samples.png").is_file()
+    assert "Mean ± std over 2 splits" in out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("no resampling", "RandomOverSampler",
+                                                                                   "SMOTE", "CGANOverSampler"))]
+    assert len(rows) == 4 and all(0 <= float(row[-10]) <= 1 for row in rows)  # balanced accuracy of each sampler
