@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def channels_first(shape: tuple[int, ...]) -> bool:
@@ -54,3 +55,37 @@ class ImageLayout:
         if len(self.sample_shape) == 2:
             return x[:, 0]
         return x.transpose(0, 2, 3, 1) if self.perm else x
+
+
+def to_model_input(images) -> torch.Tensor:
+    """Images as a float32 ``N×C×H×W`` tensor in ``[-1, 1]``.
+
+    Parameters
+    ----------
+    images : array-like or torch.Tensor
+        ``N×H×W``, ``N×H×W×1`` or ``N×C×H×W``; uint8 pixels (0–255, scaled as
+        ``x / 127.5 - 1``) or floats already in ``[-1, 1]`` (a generator's output).
+
+    Raises
+    ------
+    ValueError
+        For other shapes, or floats outside ``[-1, 1]``.
+    """
+    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] == 1 and x.shape[1] != 1:
+        x = x.permute(0, 3, 1, 2)
+    if x.ndim != 4:
+        raise ValueError(f"`images` must be N×H×W, N×H×W×1 or N×C×H×W. Got shape {tuple(x.shape)} instead.")
+    if x.dtype == torch.uint8:
+        return to_unit(x.float())
+    if not x.is_floating_point():
+        raise ValueError(f"`images` must be uint8 pixels or floats in [-1, 1]. Got dtype {x.dtype} instead.")
+    x = x.float()
+    if x.numel() and (x.min() < -1.001 or x.max() > 1.001):
+        raise ValueError(
+            f"Float `images` must be scaled to [-1, 1] (pass uint8 for 0-255 pixels). "
+            f"Got values from {x.min().item():.3g} to {x.max().item():.3g} instead."
+        )
+    return x

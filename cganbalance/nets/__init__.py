@@ -14,6 +14,7 @@ The discriminator scores ``(x, y)`` pairs. Its label enters either as extra inpu
 (``conditioning="auxiliary"``, AC-GAN), or through a projection term (``"projection"``).
 """
 
+from .classifier import FERClassifier
 from .discriminator import CONDITIONINGS, Discriminator
 from .generator import Generator
 from .layers import MAX_LATENT_SCALE, SeededDropout, check_latent_scale, init_weights
@@ -21,6 +22,7 @@ from .layers import MAX_LATENT_SCALE, SeededDropout, check_latent_scale, init_we
 __all__ = [
     "CONDITIONINGS",
     "Discriminator",
+    "FERClassifier",
     "Generator",
     "MAX_LATENT_SCALE",
     "SeededDropout",

@@ -10,6 +10,7 @@ from .augment import diff_augment
 from .batches import class_sampling_weights
 from .callbacks import Callback, Checkpoint, DivergenceCheck, EpochEnd, ProgressBar, TrainingDivergedError
 from .checkpoint import CHECKPOINT_NAME
+from .classifier import train_classifier
 from .trainer import CGANTrainer, discriminator_confidence
 
 # resolve_device and make_rng live in cganbalance._utils; they are documented here, beside the trainer that uses them.
@@ -27,4 +28,5 @@ __all__ = [
     "discriminator_confidence",
     "make_rng",
     "resolve_device",
+    "train_classifier",
 ]
