@@ -205,3 +205,29 @@ def test_callbacks_must_be_callback_objects_or_callables(tiny_images):
     X, y = tiny_images
     with pytest.raises(TypeError, match=r"`callbacks` must hold cganbalance.training.Callback objects or callables"):
         CGANOverSampler(epochs=1, preset_params=TINY_IMAGE, device="cpu", callbacks=[object()]).fit(X, y)
+
+
+def test_table_problems_name_the_columns():
+    pd = pytest.importorskip("pandas")
+    y = np.r_[np.zeros(45, int), np.ones(15, int)]
+    base = {"income": np.linspace(1, 2, 60), "age": np.arange(60)}
+    cases = [
+        ({"smoker": ["no", "yes"] * 30}, r"Columns \['smoker'\] of X hold text or categories.*OneHotEncoder"),
+        ({"grade": pd.Categorical(["a", "b", "c"] * 20)}, r"Columns \['grade'\] of X hold text or categories"),
+        ({"seen": pd.date_range("2020-01-01", periods=60)}, r"Columns \['seen'\] of X hold dates or durations"),
+        ({"debt": np.r_[np.nan, np.ones(59)]}, r"Columns \['debt'\] of X hold missing \(NaN\) values.*SimpleImputer"),
+        ({"ratio": np.r_[np.inf, np.ones(59)]}, r"Columns \['ratio'\] of X hold infinite values"),
+    ]
+    for extra, match in cases:
+        df = pd.DataFrame({**base, **extra})
+        before = df.copy()
+        with pytest.raises(ValueError, match=match):
+            CGANOverSampler(epochs=1, device="cpu").fit_resample(df, y)
+        pd.testing.assert_frame_equal(df, before)  # nothing the user gave is changed
+    X = np.ones((60, 3))
+    X[5, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Columns \['2'\] of X hold missing \(NaN\) values"):
+        CGANOverSampler(epochs=1, device="cpu").fit_resample(X, y)
+    ok = pd.DataFrame({**base, "member": [True, False] * 30})  # booleans are numbers
+    X_res, _ = CGANOverSampler(epochs=1, device="cpu", random_state=0).fit_resample(ok, y)
+    assert X_res["member"].dtype == bool

@@ -17,7 +17,48 @@ import numpy as np
 
 from .._utils.images import ImageLayout, from_unit, to_unit
 
-__all__ = ["ImagePreprocessor", "TablePreprocessor", "image_layout"]
+__all__ = ["ImagePreprocessor", "TablePreprocessor", "check_table", "image_layout"]
+
+
+def check_table(X) -> None:
+    """Clear errors, naming the columns, for tables the networks cannot learn from as they are:
+    date/time columns, text or categorical columns, missing or infinite values.
+
+    ``X`` is a pandas DataFrame or a 2-D array (which is only checked for missing and infinite
+    values when it is numeric). Nothing is modified.
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None:
+        names = [str(c) for c in X.columns]
+        kinds = [getattr(d, "kind", "O") for d in dtypes]
+        dates = [n for n, k in zip(names, kinds) if k in "mM"]
+        if dates:
+            raise ValueError(
+                f"Columns {dates} of X hold dates or durations, which CGANOverSampler cannot model. Convert them to "
+                "numbers (e.g. days since a reference date) or drop them."
+            )
+        text = [n for n, k, d in zip(names, kinds, dtypes) if k in "OSUV" or str(d) in ("category", "string")]
+        if text:
+            raise ValueError(
+                f"Columns {text} of X hold text or categories; CGANOverSampler models numeric columns only. Encode "
+                "them as numbers first (for example with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder), "
+                "or drop them."
+            )
+        if all(k in "biu" for k in kinds):
+            return  # whole numbers and booleans are always finite
+        values, columns = X.to_numpy(dtype=np.float64), names
+    else:
+        values = np.asarray(X)
+        if values.ndim != 2 or values.dtype.kind != "f":
+            return  # integers are finite; a non-numeric array gets the usual validation's error
+        columns = [str(i) for i in range(values.shape[1])]
+    for problem, mask in (("missing (NaN) values", np.isnan(values)), ("infinite values", np.isinf(values))):
+        bad = [c for c, flag in zip(columns, mask.any(0)) if flag]
+        if bad:
+            raise ValueError(
+                f"Columns {bad} of X hold {problem}; CGANOverSampler needs finite numbers. Impute them (for "
+                "example with sklearn.impute.SimpleImputer) or drop those rows or columns first."
+            )
 
 
 def image_layout(sample_shape, image_shape, n_features: int) -> ImageLayout | None:

@@ -29,7 +29,7 @@ from ..nets.serialization import PickledModule
 from ..training.presets import build_networks, discriminator_for, epochs_for
 from ..training import CHECKPOINT_NAME, CGANTrainer
 from ._filtering import classifier_columns, fer_input_map, generate_filtered
-from ._preprocessing import ImagePreprocessor, TablePreprocessor, image_layout
+from ._preprocessing import ImagePreprocessor, TablePreprocessor, check_table, image_layout
 
 #: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
 _FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
@@ -305,6 +305,8 @@ class CGANOverSampler(BaseOverSampler):
             X = X.reshape(len(X), -1)
         elif hasattr(X, "ndim") and getattr(X, "ndim", 2) > 4:
             raise ValueError(f"`X` must be 2-D rows or an N×H×W, N×H×W×C or N×C×H×W array. Got {X.ndim} dimensions.")
+        if sample_shape is None and self.image_shape is None:
+            check_table(X)
         dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns keep their own dtypes on output
         X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype="numeric")
         self._sample_shape = sample_shape
