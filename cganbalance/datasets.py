@@ -47,7 +47,7 @@ from torchvision.datasets import VisionDataset
 
 from ._utils.devices import resolve_device
 from ._utils.images import channels_first, from_unit
-from ._utils.labels import class_key, name_index
+from ._utils.labels import lookup
 from ._utils.random import int_seed, rng_for
 from .hub import load_generator
 from .nets import Generator, check_latent_scale
@@ -298,14 +298,7 @@ class BalancePlan:
         if dataset_classes is None:
             generator_labels = np.arange(n)  # by index
         else:  # by name
-            index = name_index(g.classes, "generator's classes")
-            missing = [c for c in dataset_classes if class_key(c) not in index]
-            if missing:
-                raise ValueError(
-                    f"The dataset's classes {missing} are not among the generator's classes {g.classes} "
-                    f"(the dataset's are {dataset_classes}); labels are matched by class name, ignoring case and spaces."
-                )
-            generator_labels = np.array([index[class_key(c)] for c in dataset_classes])
+            generator_labels = lookup(dataset_classes, g.classes, "The dataset's classes", "the generator's classes")
         to_add = check_sampling_strategy(_strategy_by_label(sampling_strategy, classes), real_targets, "over-sampling")
         synthetic_targets = np.concatenate(
             [np.full(int(k), label, dtype=np.int64) for label, k in sorted(to_add.items())] or [np.zeros(0, np.int64)]
@@ -337,10 +330,7 @@ def _strategy_by_label(sampling_strategy, classes: list[str]):
     out = {}
     for key, value in sampling_strategy.items():
         if isinstance(key, str):
-            index = name_index(classes, "dataset's classes")
-            if class_key(key) not in index:
-                raise ValueError(f"`sampling_strategy` names an unknown class {key!r}; classes are {classes}.")
-            key = index[class_key(key)]
+            key = lookup([key], classes, "`sampling_strategy` names the class", "the dataset's classes")[0]
         out[int(key)] = value
     return out
 

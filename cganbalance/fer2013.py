@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import VisionDataset
 
-from ._utils.labels import class_key, name_index
+from ._utils.labels import class_key, lookup, name_index
 
 __all__ = [
     "CLASSES",
@@ -86,11 +86,7 @@ def _split_mask(row_splits: list, split: str, source: str) -> np.ndarray:
 
 def _class_map(names, source: str) -> np.ndarray:
     """Canonical index of each of ``names`` (matched case- and space-insensitively)."""
-    index = name_index(CLASSES, "FER-2013 classes")
-    unknown = [str(n) for n in names if class_key(n) not in index]
-    if unknown:
-        raise ValueError(f"{source}: unknown FER-2013 class names {unknown}; expected names from {CLASSES}.")
-    return np.array([index[class_key(n)] for n in names], dtype=np.int64)
+    return lookup(names, CLASSES, f"{source}: the class names", "the FER-2013 classes")
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -250,12 +246,12 @@ def _read_image(path: Path) -> np.ndarray:
 
 def _read_class_tree(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     files, labels, class_folders = [], [], 0
+    index = name_index(CLASSES, "FER-2013 classes")
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
         if not entry.is_dir():
             raise ValueError(f"{entry}: unexpected file; {folder} must hold only class folders {CLASSES}.")
-        index = name_index(CLASSES, "FER-2013 classes")
         if class_key(entry.name) not in index:
             raise ValueError(f"{entry}: unknown class folder {entry.name!r}; expected folders named {CLASSES}.")
         label = index[class_key(entry.name)]

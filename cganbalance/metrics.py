@@ -52,7 +52,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, r
 from sklearn.utils import check_random_state
 
 from ._utils.images import from_unit
-from ._utils.labels import class_key, name_index
+from ._utils.labels import lookup
 from .classifier import extract, load_fer_classifier, to_model_input, train_classifier
 from .hub import load_generator
 from .nets import check_latent_scale
@@ -359,14 +359,7 @@ def _class_columns(model_classes: Sequence[str] | None, classes: Sequence[str] |
 
     if unnamed(classes) or unnamed(model_classes):
         return np.arange(n_outputs)
-    index = name_index([str(c) for c in model_classes], "classifier's classes")
-    missing = [c for c in classes if class_key(c) not in index]
-    if missing:
-        raise ValueError(
-            f"`classes` {missing} are unknown to the classifier, whose classes are {list(model_classes)} "
-            "(compared ignoring case and spaces)."
-        )
-    return np.array([index[class_key(c)] for c in classes])
+    return lookup(classes, [str(c) for c in model_classes], "`classes`", "the classifier's classes")
 
 
 def _predict(classifier, images, classes=None, batch_size: int = 512) -> np.ndarray:

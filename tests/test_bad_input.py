@@ -112,7 +112,7 @@ def test_generator_shape_mismatch(tiny_images):
 
 
 @pytest.mark.parametrize("labels, error, match", [
-    (["nope"], ValueError, "unknown class names"),
+    (["nope"], ValueError, r"`labels` holds the class names \['nope'\]: not among the generator's classes"),
     ([5], ValueError, r"must lie in \[0, 2\]"),
     ([[0, 1]], ValueError, "one-dimensional"),
     ([0.5], TypeError, "class indices or class names"),

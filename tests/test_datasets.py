@@ -110,7 +110,7 @@ def test_float_strategy_on_binary_targets(g16):
 
 def test_invalid_strategies(g16):
     base = _tensor_dataset(LABELS)
-    with pytest.raises(ValueError, match="unknown class 'z'"):
+    with pytest.raises(ValueError, match=r"`sampling_strategy` names the class \['z'\]: not among the dataset's classes"):
         SyntheticBalancedDataset(base, g16, sampling_strategy={"z": 3})
     with pytest.raises(ValueError):  # imblearn: a float needs binary targets
         SyntheticBalancedDataset(base, g16, sampling_strategy=0.5)
@@ -261,7 +261,7 @@ def test_labels_map_to_generator_by_name(fer_generator, monkeypatch):
 
 
 def test_class_mismatch_is_an_error(fer_generator, g16):
-    with pytest.raises(ValueError, match=r"classes \['contempt'\] are not among the generator's classes"):
+    with pytest.raises(ValueError, match=r"The dataset's classes \['contempt'\]: not among the generator's classes"):
         SyntheticBalancedDataset(_PILDataset([0, 1], ["angry", "contempt"]), fer_generator)
     with pytest.raises(ValueError, match=r"targets must lie in \[0, 2\]"):  # by index: 3 classes
         SyntheticBalancedDataset(_tensor_dataset([0, 1, 5]), g16)

@@ -185,7 +185,7 @@ def test_classifier_recall_matches_classes_by_name(tiny_extractor, tiny_faces):
     relabel = np.array([order.index(n) for n in tiny_extractor.classes])[y]
     by_name = classifier_recall(tiny_extractor, X, relabel, classes=order)
     assert by_name.tolist() == pytest.approx([by_index[2], by_index[0], by_index[1]])
-    with pytest.raises(ValueError, match="unknown to the classifier"):
+    with pytest.raises(ValueError, match=r": not among the classifier's classes"):
         classifier_recall(tiny_extractor, X, y, classes=["a", "b", "zebra"])
 
 

@@ -35,6 +35,18 @@ def name_index(names: Sequence[str], what: str = "classes") -> dict[str, int]:
     return index
 
 
+def lookup(names, known: Sequence[str], what: str, known_what: str) -> np.ndarray:
+    """Position in ``known`` of each of ``names`` (by the one rule), or a ``ValueError`` that lists
+    the names found nowhere: "{what} [...]: not among {known_what} [...]"."""
+    index = name_index([str(k) for k in known], known_what.removeprefix("the "))
+    missing = list(dict.fromkeys(str(n) for n in names if class_key(n) not in index))
+    if missing:
+        raise ValueError(
+            f"{what} {missing!r}: not among {known_what} {list(known)} (class names match ignoring case and spaces)."
+        )
+    return np.array([index[class_key(n)] for n in names], dtype=np.int64)
+
+
 def match_classes(labels, names: Sequence[str], what: str = "The generator's") -> np.ndarray:
     """Position in ``names`` of each of ``labels``: by class name, else (integers) by index.
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._utils.images import from_unit
-from .._utils.labels import class_key, name_index
+from .._utils.labels import lookup, name_index
 from .._utils.random import make_rng
 from .layers import Crop, check_latent_scale, conv_layout, one_hot
 from .serialization import SafeHubMixin, check_config
@@ -186,14 +186,7 @@ class Generator(
         if values.ndim != 1:
             raise ValueError(f"`labels` must be one-dimensional. Got shape {values.shape}.")
         if values.dtype.kind in "USO":
-            index = name_index(self.classes, "generator's classes")
-            unknown = sorted({str(v) for v in values if class_key(v) not in index})
-            if unknown:
-                raise ValueError(
-                    f"`labels` contains unknown class names {unknown}; known classes are {self.classes} "
-                    "(compared ignoring case and spaces)."
-                )
-            values = np.array([index[class_key(v)] for v in values], dtype=np.int64)
+            values = lookup(values, self.classes, "`labels` holds the class names", "the generator's classes")
         elif values.dtype.kind not in "iu":
             raise TypeError(f"`labels` must be class indices or class names. Got dtype {values.dtype}.")
         if values.size and (values.min() < 0 or values.max() >= self.n_classes):
