@@ -176,10 +176,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cganbalance", description="Balance imbalanced data sets with a conditional GAN.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train a FER-2013 generator")
     t.add_argument("data", help="FER-2013 source: fer2013.csv, icml_face_data.csv, train.csv, a Kaggle image folder or an .npz")
     t.add_argument("--split", default="train", help="split to train on: train, public_test, private_test, or test (both test splits) (default: train)")
@@ -211,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--half", action="store_true", help="save the weights as float16")
     t.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cganbalance", description="Balance imbalanced data sets with a conditional GAN.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    _add_train(sub)
 
     s = sub.add_parser("sample", help="draw samples from a generator")
     s.add_argument("generator", help="alias (fer2013-cgan), folder or Hub repo id")

@@ -515,6 +515,40 @@ def _recalibrate_batchnorm(model, x: torch.Tensor, batch_size: int, rng) -> None
         model.eval()
 
 
+def _held_out_scores(logits: np.ndarray, is_generated: np.ndarray, image_class: np.ndarray | None, n_classes: int):
+    """Accuracy and AUC of the real/generated classifier on held-out images, and its accuracy per
+    image class (NaN for a class with none held out; None without classes)."""
+    correct = logits.argmax(1) == is_generated
+    per_class = None
+    if image_class is not None:
+        per_class = [
+            float(correct[image_class == c].mean()) if (image_class == c).any() else math.nan for c in range(n_classes)
+        ]
+    auc = roc_auc_score(is_generated, expit(logits[:, 1] - logits[:, 0]))
+    return {"accuracy": float(correct.mean()), "auc": float(auc), "per_class": per_class}
+
+
+def _check_two_sample_args(y_real, y_generated, test_size) -> None:
+    if (y_real is None) != (y_generated is None):
+        given = "y_real" if y_generated is None else "y_generated"
+        raise ValueError(f"`y_real` and `y_generated` must be given together or not at all. Got only `{given}`.")
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.number)) or not 0 < test_size < 1:
+        raise ValueError(f"`test_size` must be a number in (0, 1). Got {test_size!r} instead.")
+
+
+def _class_matched_pairs(y_real: np.ndarray, y_generated: np.ndarray, n_classes: int, rng):
+    """Indices of pairs of one real and one generated image of the same class, and each pair's
+    class: as many pairs of a class as the smaller side holds, drawn without replacement."""
+    real_idx, gen_idx, pair_class = [], [], []
+    for c in range(n_classes):
+        pool_real, pool_gen = np.flatnonzero(y_real == c), np.flatnonzero(y_generated == c)
+        m = min(len(pool_real), len(pool_gen))
+        real_idx.append(rng.choice(pool_real, m, replace=False))
+        gen_idx.append(rng.choice(pool_gen, m, replace=False))
+        pair_class.append(np.full(m, c))
+    return tuple(map(np.concatenate, (real_idx, gen_idx, pair_class)))
+
+
 def two_sample_test(
     X_real,
     X_generated,
@@ -602,11 +636,7 @@ def two_sample_test(
             "`X_real` and `X_generated` must hold images of the same shape. "
             f"Got {tuple(x_real.shape[1:])} and {tuple(x_gen.shape[1:])} instead."
         )
-    if (y_real is None) != (y_generated is None):
-        given = "y_real" if y_generated is None else "y_generated"
-        raise ValueError(f"`y_real` and `y_generated` must be given together or not at all. Got only `{given}`.")
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.number)) or not 0 < test_size < 1:
-        raise ValueError(f"`test_size` must be a number in (0, 1). Got {test_size!r} instead.")
+    _check_two_sample_args(y_real, y_generated, test_size)
     epochs, batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
     labelled = y_real is not None
     if labelled:
@@ -616,15 +646,7 @@ def two_sample_test(
     n_classes = int(max(y_r.max(initial=0), y_g.max(initial=0))) + 1
     rng = check_random_state(random_state)
 
-    # Pairs of one real and one generated image of the same class.
-    real_idx, gen_idx, pair_class = [], [], []
-    for c in range(n_classes):
-        pool_real, pool_gen = np.flatnonzero(y_r == c), np.flatnonzero(y_g == c)
-        m = min(len(pool_real), len(pool_gen))
-        real_idx.append(rng.choice(pool_real, m, replace=False))
-        gen_idx.append(rng.choice(pool_gen, m, replace=False))
-        pair_class.append(np.full(m, c))
-    real_idx, gen_idx, pair_class = map(np.concatenate, (real_idx, gen_idx, pair_class))
+    real_idx, gen_idx, pair_class = _class_matched_pairs(y_r, y_g, n_classes, rng)
     n_pairs = len(pair_class)
     if n_pairs < _TWO_SAMPLE_MIN:
         got = (
@@ -661,20 +683,8 @@ def two_sample_test(
     )
     _recalibrate_batchnorm(model, x_train, batch_size, rng)
     _, logits = extract(model, x[torch.as_tensor(test)], features=False)
-    correct = logits.argmax(1) == is_generated[test]
-    per_class = None
-    if labelled:
-        held_class = image_class[test]
-        per_class = [
-            float(correct[held_class == c].mean()) if (held_class == c).any() else math.nan for c in range(n_classes)
-        ]
-    return {
-        "accuracy": float(correct.mean()),
-        "auc": float(roc_auc_score(is_generated[test], expit(logits[:, 1] - logits[:, 0]))),
-        "n_train": int((~test).sum()),
-        "n_test": int(test.sum()),
-        "per_class": per_class,
-    }
+    result = _held_out_scores(logits, is_generated[test], image_class[test] if labelled else None, n_classes)
+    return {**result, "n_train": int((~test).sum()), "n_test": int(test.sum())}
 
 
 # -- memorisation ----------------------------------------------------------------------------
@@ -776,6 +786,19 @@ def _mean(values) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
 
 
+def _class_row(name: str, real: np.ndarray, generated: np.ndarray, k: int, kid_subsets: int, seed: int) -> dict:
+    """The feature-space metrics of one class (NaN when it has too few samples to measure)."""
+    row = {"class": name, "n_real": len(real), "n_generated": len(generated)}
+    row.update(dict.fromkeys(PER_CLASS_METRICS, math.nan))
+    if min(len(real), len(generated)) > k + 2:
+        row["fid"] = frechet_distance(generated, real)
+        row["kid"] = kernel_inception_distance(generated, real, n_subsets=kid_subsets, random_state=seed)
+        row["precision"], row["recall"] = precision_recall(real, generated, k=k)
+        row["density"], row["coverage"] = density_coverage(real, generated, k=k + 2)
+        row["diversity"] = within_class_diversity(generated, real, random_state=seed)
+    return row
+
+
 def evaluate_samples(
     X_generated,
     y_generated,
@@ -851,17 +874,9 @@ def evaluate_samples(
 
     per_class = []
     for c, name in enumerate(names):
-        a, b = f_real[y_true == c], f_gen[y_gen == c]
-        row = {"class": name, "n_real": len(a), "n_generated": len(b)}
-        row.update(dict.fromkeys(PER_CLASS_METRICS, math.nan))
-        row["classifier_recall"], row["real_recall"] = float(gen_recall[c]), float(real_recall[c])
         seed = int(rng.randint(np.iinfo(np.int32).max))  # drawn for every class, so classes do not shift each other
-        if min(len(a), len(b)) > k + 2:
-            row["fid"] = frechet_distance(b, a)
-            row["kid"] = kernel_inception_distance(b, a, n_subsets=kid_subsets, random_state=seed)
-            row["precision"], row["recall"] = precision_recall(a, b, k=k)
-            row["density"], row["coverage"] = density_coverage(a, b, k=k + 2)
-            row["diversity"] = within_class_diversity(b, a, random_state=seed)
+        row = _class_row(name, f_real[y_true == c], f_gen[y_gen == c], k, kid_subsets, seed)
+        row["classifier_recall"], row["real_recall"] = float(gen_recall[c]), float(real_recall[c])
         per_class.append(row)
     results = {
         "classes": names,

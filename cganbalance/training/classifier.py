@@ -109,6 +109,38 @@ def _class_weights(class_weight, labels: np.ndarray, n_classes: int) -> torch.Te
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
+def _check_budget(*, epochs, steps, batch_size, max_shift, lr, weight_decay, label_smoothing) -> None:
+    """Clear errors, naming the argument, for :func:`train_classifier`'s numeric settings."""
+    for name, value, kind, low in (
+        ("epochs", epochs, (int, np.integer), 1),
+        *((("steps", steps, (int, np.integer), 1),) if steps is not None else ()),
+        ("batch_size", batch_size, (int, np.integer), 1),
+        ("max_shift", max_shift, (int, np.integer), 0),
+        ("lr", lr, (int, float), np.nextafter(0, 1)),
+        ("weight_decay", weight_decay, (int, float), 0),
+    ):
+        if not isinstance(value, kind) or isinstance(value, bool) or value < low:
+            what = ("a positive " if low else "a non-negative ") + (
+                "integer" if int in kind and float not in kind else "number"
+            )
+            raise ValueError(f"`{name}` must be {what}. Got {value!r} instead.")
+    if not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool) \
+            or not 0 <= label_smoothing < 1:
+        raise ValueError(f"`label_smoothing` must be a number in [0, 1). Got {label_smoothing!r} instead.")
+
+
+def _new_model(x: torch.Tensor, n_classes: int, classes, model_params, rng: torch.Generator) -> FERClassifier:
+    """A FERClassifier sized for images ``x``, its weights drawn from ``rng``."""
+    params = {"n_classes": n_classes, "in_channels": x.shape[1], "image_size": list(x.shape[2:])}
+    if classes is not None:
+        params["classes"] = list(classes)
+    params.update(model_params or {})
+    with torch.random.fork_rng(devices=[]):  # constructors draw from the global RNG; keep it untouched
+        model = FERClassifier(**params)
+    _init_weights(model, rng)
+    return model
+
+
 def train_classifier(
     X,
     y,
@@ -195,22 +227,8 @@ def train_classifier(
     >>> model.n_classes, model.embedding_dim
     (2, 8)
     """
-    for name, value, kind, low in (
-        ("epochs", epochs, (int, np.integer), 1),
-        *((("steps", steps, (int, np.integer), 1),) if steps is not None else ()),
-        ("batch_size", batch_size, (int, np.integer), 1),
-        ("max_shift", max_shift, (int, np.integer), 0),
-        ("lr", lr, (int, float), np.nextafter(0, 1)),
-        ("weight_decay", weight_decay, (int, float), 0),
-    ):
-        if not isinstance(value, kind) or isinstance(value, bool) or value < low:
-            what = ("a positive " if low else "a non-negative ") + (
-                "integer" if int in kind and float not in kind else "number"
-            )
-            raise ValueError(f"`{name}` must be {what}. Got {value!r} instead.")
-    if not isinstance(label_smoothing, (int, float)) or isinstance(label_smoothing, bool) \
-            or not 0 <= label_smoothing < 1:
-        raise ValueError(f"`label_smoothing` must be a number in [0, 1). Got {label_smoothing!r} instead.")
+    _check_budget(epochs=epochs, steps=steps, batch_size=batch_size, max_shift=max_shift, lr=lr,
+                  weight_decay=weight_decay, label_smoothing=label_smoothing)
     x = to_model_input(X)
     if len(x) < 2:
         raise ValueError(f"`X` must hold at least 2 images. Got {len(x)}.")
@@ -224,17 +242,7 @@ def train_classifier(
     rng = make_rng(random_state, device="cpu")
     dev = resolve_device(device)
     if model is None:
-        params = {
-            "n_classes": n_classes or int(labels.max()) + 1,
-            "in_channels": x.shape[1],
-            "image_size": list(x.shape[2:]),
-        }
-        if classes is not None:
-            params["classes"] = list(classes)
-        params.update(model_params or {})
-        with torch.random.fork_rng(devices=[]):  # constructors draw from the global RNG; keep it untouched
-            model = FERClassifier(**params)
-        _init_weights(model, rng)
+        model = _new_model(x, n_classes or int(labels.max()) + 1, classes, model_params, rng)
     model.to(dev)
     y_t = torch.as_tensor(labels)
     batch_size = min(int(batch_size), len(x))
