@@ -14,7 +14,7 @@ validation metrics), ``run.json`` (recipe, seed, data) and ``samples.png`` (the 
 ``STATE/best`` (float16 weights, config and card), chosen by :func:`selection_score`.
 
     python benchmarks/train_fer_generator.py --recipe proj-aux --train ../shared/data/fer2013/train.npz \\
-        --state checkpoints/fer2013-v2 --epochs 4 [--eval-every 1] [--threads 1] [--resume]
+        --state checkpoints/fer2013-v2-proj-aux --epochs 200 [--eval-every 2] [--threads 1] [--resume]
 
 Recipes are compared at equal compute: the same networks cost the same FLOPs per step (the
 heads differ by under 0.1%: 66.40 against 66.34 GFLOP per step for ``default`` and ``proj-hinge``), so equal epochs are equal FLOPs; ``curve.json`` records the

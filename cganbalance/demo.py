@@ -39,6 +39,8 @@ def run(out, quick: bool = False) -> int:
         for name, row in compare_samplers(split, epochs=5 if quick else None).items():
             scores.setdefault(name, []).append(row)
     print_table(scores, n_splits)
+    if quick:
+        print("   (--quick: the cGAN trained 5 epochs, far below its default budget; its row is not representative.)")
     return 0
 
 

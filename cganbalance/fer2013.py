@@ -24,7 +24,9 @@ Training, PublicTest and PrivateTest) and ``"test"`` (public and private test to
 Kaggle ``test`` folder / ``test.csv``). A source whose rows carry their split (a ``Usage``
 column; file names such as ``PublicTest_123.jpg``; ``train/`` and ``test/`` folders) is filtered
 by ``split``. A source that holds a single split, or does not say which, is returned whole, so
-``load("public_test.npz")`` reads the public test set.
+``load("public_test.npz")`` reads the public test set; asking a source that holds one known split
+for another split than that one or the default ``"train"`` is an error (``load("train.npz",
+split="public_test")`` would otherwise return training faces as test faces).
 """
 
 from __future__ import annotations
@@ -75,9 +77,11 @@ def _usage_split(value: str) -> str | None:
 def _split_mask(row_splits: list, split: str, source: str) -> np.ndarray:
     """Rows of ``split``; everything when the source holds one split or does not say."""
     held = sorted({s for s in row_splits if s is not None}, key=SPLITS.index)
+    wanted = {"public_test", "private_test"} if split == "test" else {split}
+    if len(held) == 1 and split != "train" and held[0] not in wanted:  # asking test data of a training file
+        raise ValueError(f"{source}: holds only split {held[0]!r}, not split={split!r}.")
     if len(held) <= 1:
         return np.ones(len(row_splits), dtype=bool)
-    wanted = {"public_test", "private_test"} if split == "test" else {split}
     mask = np.array([s is None or s in wanted for s in row_splits], dtype=bool)
     if not any(s in wanted for s in held):
         raise ValueError(f"{source}: holds the splits {held} but not split={split!r}.")
@@ -421,7 +425,8 @@ def load(path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
         class folders, or class folders directly); or a Hugging Face dataset.
     split : {"train", "public_test", "private_test", "test"}
         See the module documentation: sources that hold several splits are filtered, sources
-        that hold one are returned whole.
+        that hold one are returned whole (an error when it is another split than ``split``,
+        unless ``split`` is the default ``"train"``).
 
     Returns
     -------

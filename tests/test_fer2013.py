@@ -388,3 +388,13 @@ def test_fer2013_vision_dataset_transforms_v2(tmp_path, rows):
 def test_empty_folder(tmp_path):
     with pytest.raises(ValueError, match=r"no FER-2013 data; expected train/ and test/ folders"):
         fer2013.load(tmp_path)
+
+
+def test_a_one_split_file_refuses_another_split(tmp_path, rows):
+    images, labels, _ = rows
+    path = tmp_path / "train.npz"
+    np.savez(path, images=images, labels=labels, names=np.array([f"Training_{i}.jpg" for i in range(9)]))
+    _assert_read(fer2013.load(path, split="train"), (images, labels))
+    for split in ("public_test", "private_test", "test"):
+        with pytest.raises(ValueError, match=rf"train.npz: holds only split 'train', not split='{split}'"):
+            fer2013.load(path, split=split)

@@ -29,7 +29,7 @@ def name_index(names: Sequence[str], what: str = "classes") -> dict[str, int]:
         if key in index:
             raise ValueError(
                 f"The {what} {list(names)} hold {names[index[key]]!r} and {name!r}, which name the same class "
-                "(class names are compared case- and space-insensitively)."
+                "(class names are compared case- and space-insensitively): spell each class one way."
             )
         index[key] = i
     return index

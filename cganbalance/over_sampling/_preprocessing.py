@@ -52,12 +52,16 @@ def check_table(X) -> None:
         if values.ndim != 2 or values.dtype.kind != "f":
             return  # integers are finite; a non-numeric array gets the usual validation's error
         columns = [str(i) for i in range(values.shape[1])]
+    advice = {
+        "missing (NaN) values": "Impute them (for example with sklearn.impute.SimpleImputer)",
+        "infinite values": "Replace them with finite values (or with NaN, then impute)",
+    }
     for problem, mask in (("missing (NaN) values", np.isnan(values)), ("infinite values", np.isinf(values))):
         bad = [c for c, flag in zip(columns, mask.any(0)) if flag]
         if bad:
             raise ValueError(
-                f"Columns {bad} of X hold {problem}; CGANOverSampler needs finite numbers. Impute them (for "
-                "example with sklearn.impute.SimpleImputer) or drop those rows or columns first."
+                f"Columns {bad} of X hold {problem}; CGANOverSampler needs finite numbers. {advice[problem]} or "
+                "drop those rows or columns first."
             )
 
 
