@@ -1,6 +1,9 @@
 """Randomness is local: every draw comes from a seeded ``torch.Generator`` passed along.
 
-torch's and numpy's global random states are never seeded or read by the library.
+torch's and numpy's global random states are never seeded or read by the library. Two seeding
+rules coexist on purpose: the sampler and the trainer derive a seed through a numpy RandomState
+(:func:`make_rng`), the dataset wrappers one independent stream per item through a SeedSequence
+(:func:`rng_for`); merging them would change every seeded result users already have.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ def make_rng(random_state=None, device="cpu") -> torch.Generator:
         seed = int_seed(None) % np.iinfo(np.int32).max
     else:
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return _seeded(seed, device)
+
+
+def _seeded(seed: int, device) -> torch.Generator:
     rng = torch.Generator(device=device)
     rng.manual_seed(seed)
     return rng
@@ -42,9 +49,7 @@ def int_seed(random_state) -> int:
 def rng_for(*words: int, device="cpu") -> torch.Generator:
     """A ``torch.Generator`` seeded from the SeedSequence of ``words``: an independent stream per tuple."""
     hi, lo = np.random.SeedSequence(list(words)).generate_state(2, dtype=np.uint32)
-    rng = torch.Generator(device=device)
-    rng.manual_seed((int(hi) << 32) | int(lo))
-    return rng
+    return _seeded((int(hi) << 32) | int(lo), device)
 
 
 def numpy_rng(rng: torch.Generator) -> np.random.RandomState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 import math
 import os
 from numbers import Integral, Real
@@ -535,9 +536,8 @@ class CGANOverSampler(BaseOverSampler):
     @torch.inference_mode()
     def _generate_filtered(self, cls_pos: int, n: int, rng: torch.Generator) -> np.ndarray:
         """``n`` scaled samples of class ``classes_[cls_pos]``, filtered by the discriminator and/or classifier."""
-        scorer = None
-        if getattr(self, "_filter_columns", None) is not None:
-            scorer = lambda x: self._class_scores(x, cls_pos)  # noqa: E731
+        has_filter = getattr(self, "_filter_columns", None) is not None
+        scorer = partial(self._class_scores, cls_pos=cls_pos) if has_filter else None
         can_rank = self.discriminator_ is not None or scorer is not None
         return generate_filtered(
             self.generator_,
