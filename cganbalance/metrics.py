@@ -648,24 +648,9 @@ def two_sample_test(
 
     real_idx, gen_idx, pair_class = _class_matched_pairs(y_r, y_g, n_classes, rng)
     n_pairs = len(pair_class)
-    if n_pairs < _TWO_SAMPLE_MIN:
-        got = (
-            f"{n_pairs} per side, from {len(x_real)} real and {len(x_gen)} generated images"
-            if labelled
-            else f"{len(x_real)} and {len(x_gen)}"
-        )
-        raise ValueError(
-            f"`X_real` and `X_generated` must each hold at least {_TWO_SAMPLE_MIN} images"
-            + (" of the classes both hold" if labelled else "")
-            + f". Got {got} instead."
-        )
+    _check_pair_count(n_pairs, len(x_real), len(x_gen), labelled)
     test_pair = _held_out(pair_class, test_size, rng)
-    if test_pair.all() or not test_pair.any():
-        raise ValueError(
-            f"`test_size` leaves no image {'for training' if test_pair.all() else 'held out'} "
-            f"of {2 * n_pairs} images; choose a fraction further from {1 if test_pair.all() else 0}. "
-            f"Got {test_size!r} instead."
-        )
+    _check_held_out(test_pair, n_pairs, test_size)
 
     x = torch.cat([x_real[torch.as_tensor(real_idx)], x_gen[torch.as_tensor(gen_idx)]])
     is_generated = np.repeat([0, 1], n_pairs)
@@ -692,6 +677,24 @@ def _pixels(images, name: str) -> torch.Tensor:
     """Images as rows of grey levels (0–255, float32)."""
     return from_unit(_model_input(images, name)).flatten(1)
 
+
+def _check_pair_count(n_pairs: int, n_real: int, n_generated: int, labelled: bool) -> None:
+    if n_pairs < _TWO_SAMPLE_MIN:
+        got = f"{n_pairs} per side, from {n_real} real and {n_generated} generated images" if labelled else f"{n_real} and {n_generated}"
+        raise ValueError(
+            f"`X_real` and `X_generated` must each hold at least {_TWO_SAMPLE_MIN} images"
+            + (" of the classes both hold" if labelled else "")
+            + f". Got {got} instead."
+        )
+
+
+def _check_held_out(test_pair: np.ndarray, n_pairs: int, test_size) -> None:
+    if test_pair.all() or not test_pair.any():
+        raise ValueError(
+            f"`test_size` leaves no image {'for training' if test_pair.all() else 'held out'} "
+            f"of {2 * n_pairs} images; choose a fraction further from {1 if test_pair.all() else 0}. "
+            f"Got {test_size!r} instead."
+        )
 
 def _nearest(query: torch.Tensor, reference: torch.Tensor, chunk: int = 1024, shortlist: int = 8):
     """RMS distance (grey levels) of each query row to its nearest reference row, and its index.
@@ -893,6 +896,14 @@ def evaluate_samples(
             "extractor": extractor.get_config() if hasattr(extractor, "get_config") else type(extractor).__name__,
         },
     }
+    _add_optional_metrics(results, x_gen, y_gen, x_real, y_true, n_classes, rng, cas_epochs=cas_epochs,
+                          two_sample_epochs=two_sample_epochs, X_train=X_train)
+    return results
+
+
+def _add_optional_metrics(results, x_gen, y_gen, x_real, y_true, n_classes, rng, *, cas_epochs, two_sample_epochs,
+                          X_train) -> None:
+    """The costly, optional parts of :func:`evaluate_samples`: CAS, the two-sample test, memorisation."""
     if cas_epochs:
         results["cas"] = cas(
             x_gen,
@@ -917,12 +928,23 @@ def evaluate_samples(
     if X_train is not None:
         mem = memorisation(x_gen, X_train, x_real)
         results["memorisation"] = {key: v for key, v in mem.items() if not isinstance(v, np.ndarray)}
-    return results
 
 
 def _quantise(images: torch.Tensor) -> np.ndarray:
     """Generated ``[-1, 1]`` images as uint8 pixels, as a user of the sampler receives them."""
     return np.rint(from_unit(images.numpy(), clip=True)).astype(np.uint8)
+
+
+def _label_names(generator, y_true: np.ndarray, classes) -> list[str]:
+    """Names of the label indices of ``y_true``: ``classes``, or the generator's own."""
+    if classes is not None:
+        return [str(c) for c in classes]
+    if y_true.size and y_true.max() >= generator.n_classes:
+        raise ValueError(
+            f"`y_real` holds label {y_true.max()}, but the generator has {generator.n_classes} classes; "
+            "pass `classes` to match labels by name."
+        )
+    return list(generator.classes)
 
 
 def evaluate_generator(
@@ -983,15 +1005,7 @@ def evaluate_generator(
     generator = load_generator(generator)
     x_real = to_model_input(X_real)
     y_true = _labels(y_real, len(x_real), "y_real")
-    if classes is None:
-        names = list(generator.classes)
-        if y_true.size and y_true.max() >= generator.n_classes:
-            raise ValueError(
-                f"`y_real` holds label {y_true.max()}, but the generator has {generator.n_classes} classes; "
-                "pass `classes` to match labels by name."
-            )
-    else:
-        names = [str(c) for c in classes]
+    names = _label_names(generator, y_true, classes)
     if n_per_class is not None:
         counts = np.full(len(names), _positive_int(n_per_class, "n_per_class"))
     else:

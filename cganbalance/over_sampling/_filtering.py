@@ -13,11 +13,87 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .._utils.labels import plain
+from .._utils.images import ImageLayout
+from .._utils.labels import match_classes, plain
+from ..classifier import load_fer_classifier
+from ..fer2013 import CLASSES
 from ..nets import Discriminator, Generator
+from ..nets.serialization import PickledModule
 from ..training import discriminator_confidence
 
-__all__ = ["classifier_columns", "fer_input_map", "generate_filtered"]
+__all__ = ["ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_filtered"]
+
+
+class ClassFilter:
+    """A classifier's probability of the intended class, for scaled candidates (``filter_classifier``).
+
+    Either the FER-2013 network shipped with cganbalance (``model``, fed ``a * x + b`` with
+    ``pixels = (a, b)``), or a user's scikit-learn style classifier (given candidates mapped back
+    by ``preprocessor`` to the layout and units of ``X``). ``columns[i]`` is the probability column
+    of the sampler's ``classes_[i]``. Pickles its network as arguments + weights.
+    """
+
+    def __init__(self, columns, *, model=None, pixels=None, classifier=None, preprocessor=None,
+                 sample_shape=None, feature_names=None):
+        self.columns, self.model, self.pixels = columns, model, pixels
+        self.classifier, self.preprocessor = classifier, preprocessor
+        self.sample_shape, self.feature_names = sample_shape, feature_names
+
+    def __call__(self, x: torch.Tensor, cls_pos: int) -> torch.Tensor:
+        column = int(self.columns[cls_pos])
+        if self.model is not None:
+            a, b = self.pixels
+            with torch.inference_mode():
+                logits = self.model((a * x + b).to(next(self.model.parameters()).device, torch.float32))
+            return logits.softmax(1)[:, column].float().cpu()
+        samples = self.preprocessor.inverse_transform(x.cpu().numpy())
+        rows = samples.reshape(len(x), *(self.sample_shape or (-1,)))
+        if self.feature_names is not None and rows.ndim == 2:  # a classifier fitted on a DataFrame gets one back
+            import pandas as pd
+
+            rows = pd.DataFrame(rows, columns=self.feature_names)
+        proba = np.asarray(self.classifier.predict_proba(rows))
+        return torch.as_tensor(proba[:, column], dtype=torch.float32)
+
+    def to(self, device) -> "ClassFilter":
+        """Put the FER-2013 network on ``device`` (building it, after unpickling)."""
+        if isinstance(self.model, PickledModule):
+            self.model = self.model.build(device)
+        elif self.model is not None:
+            self.model = self.model.to(device)
+        return self
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if isinstance(state["model"], torch.nn.Module):
+            state["model"] = PickledModule(state["model"])
+        return state
+
+
+def class_filter(classifier, filter_keep, classes, layout: ImageLayout | None, preprocessor, device,
+                 *, sample_shape=None, feature_names=None) -> ClassFilter | None:
+    """Check the sampler's ``filter_classifier`` and build its :class:`ClassFilter` (``None`` without one)."""
+    if classifier is None:
+        return None
+    if filter_keep is None or filter_keep >= 1.0:
+        raise ValueError(
+            f"`filter_classifier` ranks candidates for `filter_keep`, which is {filter_keep!r}: "
+            "set `filter_keep` below 1 (e.g. 0.5), or leave `filter_classifier=None`."
+        )
+    if isinstance(classifier, str):  # "fer2013": the shipped classifier, on 48×48 grey faces
+        shape = layout.chw if layout is not None else None
+        if shape != (1, 48, 48):
+            got = f"images of shape {shape} (channels first)" if shape else "tabular rows"
+            raise ValueError(
+                f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
+                "Pass a classifier fitted on data like X instead."
+            )
+        pixels = fer_input_map(preprocessor.range_)
+        model = load_fer_classifier(map_location=device)
+        what = "`filter_classifier='fer2013'`: the FER-2013 classifier's"
+        return ClassFilter(match_classes(classes, list(CLASSES), what=what), model=model, pixels=pixels)
+    return ClassFilter(classifier_columns(classifier, classes), classifier=classifier, preprocessor=preprocessor,
+                       sample_shape=sample_shape, feature_names=feature_names)
 
 
 def fer_input_map(value_range: tuple[float, float]) -> tuple[float, float]:

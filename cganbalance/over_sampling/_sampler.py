@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 from functools import partial
-import math
 import os
 from numbers import Integral, Real
 from pathlib import Path
@@ -19,26 +17,22 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_compat.utils.validation import validate_data
 
 from .._utils.devices import device_available, resolve_device
-from .._utils.images import ImageLayout
-from .._utils.labels import match_classes, name_index, plain
+from .._utils.labels import name_index, plain
 from .._utils.random import make_rng, numpy_rng
-from ..classifier import load_fer_classifier
-from ..fer2013 import CLASSES
-from ..hub import load_generator, push_to_hub, save_generator
+from ..hub import push_to_hub, save_generator
 from ..nets import MAX_LATENT_SCALE, Generator, check_latent_scale
 from ..nets.serialization import PickledModule
 from ..training.presets import build_networks, discriminator_for, epochs_for
 from ..training import CHECKPOINT_NAME, CGANTrainer
-from ._filtering import classifier_columns, fer_input_map, generate_filtered
+from ._filtering import class_filter, generate_filtered
+from ._plan import check_output_size, top_up_plan
 from ._preprocessing import ImagePreprocessor, TablePreprocessor, check_table, image_layout
+from ._pretrained import pretrained_for
 
 #: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
-_FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
+_FITTED_NETWORKS = ("generator_", "discriminator_")
 
 __all__ = ["CGANOverSampler"]
-
-#: A class that is topped up needs at least this many real samples to learn from.
-MIN_SAMPLES_PER_CLASS = 2
 
 
 @Substitution(
@@ -340,27 +334,12 @@ class CGANOverSampler(BaseOverSampler):
     def _fit_generator(self, X, y) -> torch.Generator:
         """Validate, scale, and train (or load) the generator; returns the RNG for sampling."""
         check_latent_scale(self.latent_scale)  # bools pass sklearn's Interval; fail before training
-        if isinstance(self.extra_synthetic, bool):
-            raise TypeError(f"`extra_synthetic` must be an int >= 0, a float > 0 or None. Got {self.extra_synthetic!r}.")
-        if self.extra_synthetic is not None and self.max_synthetic_ratio is not None:
-            raise ValueError(
-                "`extra_synthetic` makes the whole top-up of copies; it cannot be combined with `max_synthetic_ratio`. "
-                f"Got extra_synthetic={self.extra_synthetic!r} and max_synthetic_ratio={self.max_synthetic_ratio!r}."
-            )
         layout = image_layout(self._sample_shape, self.image_shape, X.shape[1])
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         name_index([str(c) for c in self.classes_], "labels in y")  # they become the generator's class names
         counts = np.bincount(y_idx, minlength=len(self.classes_))
-        self._n_extra = self._extra_per_class(counts)
-        for label, n_real in zip(self.classes_, counts.tolist()):
-            n_new = self.sampling_strategy_.get(label, 0) + self._n_extra
-            if n_new > 0 and n_real < MIN_SAMPLES_PER_CLASS:
-                raise ValueError(
-                    f"Class {plain(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
-                    "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
-                )
-        n_out = len(X) + sum(max(int(n), 0) for n in self.sampling_strategy_.values()) + self._n_extra * len(counts)
-        _check_output_size(n_out, X, "extra_synthetic" if self._n_extra else "sampling_strategy")
+        self._plan = top_up_plan(self.sampling_strategy_, self.classes_, counts, X,
+                                 extra_synthetic=self.extra_synthetic, max_synthetic_ratio=self.max_synthetic_ratio)
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
@@ -368,88 +347,22 @@ class CGANOverSampler(BaseOverSampler):
         preprocessor = ImagePreprocessor(layout.sample_shape) if layout is not None else TablePreprocessor(self._integer_columns)
         self.preprocessor_ = preprocessor.fit(X)
         data = self.preprocessor_.transform(X)
-        self._setup_class_filter(layout)
+        self._class_filter = class_filter(
+            self.filter_classifier, self.filter_keep, self.classes_, layout, self.preprocessor_, self.device_,
+            sample_shape=self._sample_shape, feature_names=getattr(self, "feature_names_in_", None),
+        )
         if self.generator is not None:
             self._use_pretrained(data, y_idx, rng)
         else:
             self._build_and_train(data, y_idx, rng, layout)
         return rng
 
-    def _setup_class_filter(self, layout: ImageLayout | None) -> None:
-        """Check ``filter_classifier`` and prepare what :meth:`_class_scores` needs (plain, picklable state)."""
-        self._filter_model = self._filter_columns = self._filter_pixels = None
-        clf = self.filter_classifier
-        if clf is None:
-            return
-        if self.filter_keep is None or self.filter_keep >= 1.0:
-            raise ValueError(
-                f"`filter_classifier` ranks candidates for `filter_keep`, which is {self.filter_keep!r}: "
-                "set `filter_keep` below 1 (e.g. 0.5), or leave `filter_classifier=None`."
-            )
-        if isinstance(clf, str):  # "fer2013": the shipped classifier, on 48×48 grey faces
-            shape = layout.chw if layout is not None else None
-            if shape != (1, 48, 48):
-                got = f"images of shape {shape} (channels first)" if shape else "tabular rows"
-                raise ValueError(
-                    f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
-                    "Pass a classifier fitted on data like X instead."
-                )
-            self._filter_pixels = fer_input_map(self.preprocessor_.range_)
-            self._filter_model = load_fer_classifier(map_location=self.device_)
-            what = "`filter_classifier='fer2013'`: the FER-2013 classifier's"
-            self._filter_columns = match_classes(self.classes_, list(CLASSES), what=what)
-            return
-        self._filter_columns = classifier_columns(clf, self.classes_)
-
-    def _class_scores(self, x: torch.Tensor, cls_pos: int) -> torch.Tensor:
-        """``filter_classifier``'s probability of class ``classes_[cls_pos]`` for scaled samples ``x``."""
-        column = int(self._filter_columns[cls_pos])
-        if self._filter_model is not None:
-            a, b = self._filter_pixels
-            model = self._filter_model
-            with torch.inference_mode():
-                logits = model((a * x + b).to(next(model.parameters()).device, torch.float32))
-            return logits.softmax(1)[:, column].float().cpu()
-        samples = self.preprocessor_.inverse_transform(x.cpu().numpy())
-        rows = samples.reshape(len(x), *(self._sample_shape or (-1,)))
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None and rows.ndim == 2:  # a classifier fitted on a DataFrame gets one back
-            import pandas as pd
-
-            rows = pd.DataFrame(rows, columns=names)
-        proba = np.asarray(self.filter_classifier.predict_proba(rows))
-        return torch.as_tensor(proba[:, column], dtype=torch.float32)
-
-    def _extra_per_class(self, counts: np.ndarray) -> int:
-        """Synthetic samples ``extra_synthetic`` adds to every class (0 without it)."""
-        extra = self.extra_synthetic
-        if extra is None:
-            return 0
-        if isinstance(extra, Integral):
-            return int(extra)
-        after = counts.copy()
-        for label, n_new in self.sampling_strategy_.items():
-            after[np.searchsorted(self.classes_, label)] += max(int(n_new), 0)
-        return math.floor(float(extra) * int(after.max()) + 1e-9)
-
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
         copy_rng = None
         X_new, y_new = [X], [y]
         self.n_generated_, self.n_copied_ = {}, {}
-        todo = dict(self.sampling_strategy_)
-        if self._n_extra:  # every class gets the extra synthetic samples, also ones the strategy leaves alone
-            todo.update({c: 0 for c in self.classes_ if c not in todo})
-        for label, n_new in todo.items():
-            real = np.flatnonzero(y == label)
-            n_top_up = int(max(n_new, 0))
-            if self.extra_synthetic is not None:  # the top-up is all copies; the synthetic samples come on top
-                n_synthetic, n_copies = self._n_extra, n_top_up
-            else:
-                n_synthetic = n_top_up
-                if self.max_synthetic_ratio is not None:
-                    n_synthetic = min(n_synthetic, math.floor(self.max_synthetic_ratio * len(real) + 1e-9))
-                n_copies = n_top_up - n_synthetic
+        for label, (n_synthetic, n_copies) in self._plan.items():
             self.n_generated_[label], self.n_copied_[label] = n_synthetic, n_copies
             if n_synthetic:
                 samples = self._generate_filtered(int(np.searchsorted(self.classes_, label)), n_synthetic, rng)
@@ -458,7 +371,7 @@ class CGANOverSampler(BaseOverSampler):
             if n_copies:
                 if copy_rng is None:  # seeded from the same stream, so random_state fixes the copies too
                     copy_rng = numpy_rng(rng)
-                picked = copy_rng.choice(real, size=n_copies, replace=True)
+                picked = copy_rng.choice(np.flatnonzero(y == label), size=n_copies, replace=True)
                 X_new.append(X[picked])
                 y_new.append(y[picked])
         X_res = np.concatenate(X_new).astype(X.dtype, copy=False)
@@ -511,15 +424,7 @@ class CGANOverSampler(BaseOverSampler):
         self.history_ = trainer.history
 
     def _use_pretrained(self, data, y_idx, rng) -> None:
-        # A copy: casting, moving to the device or fine-tuning must not change the caller's object.
-        g = copy.deepcopy(load_generator(self.generator)).float().to(self.device_)  # float32: half weights on a CPU are slow or unsupported
-        self._generator_labels = match_classes(self.classes_, g.classes)
-        made, expected = list(g.output_shape), list(data.shape[1:])
-        if made != expected:
-            raise ValueError(
-                f"The generator makes samples of shape {made} but X holds {_describe_mismatch(made, expected)}. "
-                "Use a generator trained on data like X, or train one (generator=None)."
-            )
+        g, self._generator_labels = pretrained_for(self.generator, self.classes_, data.shape[1:], self.device_)
         self.preset_ = None
         self.history_ = []
         self.discriminator_ = None
@@ -536,8 +441,8 @@ class CGANOverSampler(BaseOverSampler):
     @torch.inference_mode()
     def _generate_filtered(self, cls_pos: int, n: int, rng: torch.Generator) -> np.ndarray:
         """``n`` scaled samples of class ``classes_[cls_pos]``, filtered by the discriminator and/or classifier."""
-        has_filter = getattr(self, "_filter_columns", None) is not None
-        scorer = partial(self._class_scores, cls_pos=cls_pos) if has_filter else None
+        class_scores = getattr(self, "_class_filter", None)
+        scorer = partial(class_scores, cls_pos=cls_pos) if class_scores is not None else None
         can_rank = self.discriminator_ is not None or scorer is not None
         return generate_filtered(
             self.generator_,
@@ -574,7 +479,7 @@ class CGANOverSampler(BaseOverSampler):
         for label, n in n_samples.items():
             if not isinstance(n, Integral) or n < 0:
                 raise ValueError(f"`n_samples[{plain(label)!r}]` must be a non-negative integer. Got {n!r} instead.")
-        _check_output_size(sum(n_samples.values()), np.empty((0, self.n_features_in_), self.preprocessor_.dtype_), "n_samples")
+        check_output_size(sum(n_samples.values()), np.empty((0, self.n_features_in_), self.preprocessor_.dtype_), "n_samples")
         rng = make_rng(random_state)
         X_new, y_new = [], []
         for label, n in n_samples.items():
@@ -641,35 +546,7 @@ class CGANOverSampler(BaseOverSampler):
             )
             state["device_"] = device = torch.device("cpu")
         state = {k: v.build(device) if isinstance(v, PickledModule) else v for k, v in state.items()}
+        if state.get("_class_filter") is not None:
+            state["_class_filter"].to(device)
         super().__setstate__(state)
 
-
-def _memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _check_output_size(n_rows: int, X: np.ndarray, parameter: str) -> None:
-    """Refuse, before any training, an output that cannot fit in this machine's memory."""
-    needed = n_rows * X.shape[1] * X.dtype.itemsize
-    memory = _memory_bytes()
-    if memory is not None and needed > memory:
-        raise ValueError(
-            f"`{parameter}` asks for {n_rows:,} rows of {X.shape[1]:,} {X.dtype} values ({needed / 2**30:,.1f} GiB), "
-            f"more than this machine's memory ({memory / 2**30:,.1f} GiB)."
-        )
-
-
-def _describe_mismatch(made: list[int], expected: list[int]) -> str:
-    """What X holds, with a hint when it is the generator's images in another form."""
-    if len(expected) == 1:  # rows: perhaps flattened images
-        if len(made) == 3 and math.prod(made) == expected[0]:
-            shape = tuple(made[1:]) if made[0] == 1 else tuple(made)
-            return f"rows of {expected[0]:,} values; if they are flattened images, pass `image_shape={shape}`"
-        return f"rows of {expected[0]:,} values"
-    got = f"samples of shape {expected} (channels first)"
-    if len(made) == 3 and made[0] == 1 and expected[0] == 3 and made[1:] == expected[1:]:
-        return got + "; the generator makes grey images: convert X to grey first"
-    return got

@@ -244,17 +244,25 @@ def train_classifier(
     if model is None:
         model = _new_model(x, n_classes or int(labels.max()) + 1, classes, model_params, rng)
     model.to(dev)
-    y_t = torch.as_tensor(labels)
     batch_size = min(int(batch_size), len(x))
+    total = int(steps) if steps is not None else (len(x) // batch_size) * epochs
+    _optimise(model, x, torch.as_tensor(labels), weights=weights, batch_size=batch_size, total=total, lr=lr,
+              weight_decay=weight_decay, augment=augment, max_shift=max_shift, label_smoothing=label_smoothing,
+              rng=rng, device=dev, verbose=verbose)
+    return model
+
+
+def _optimise(model, x, y_t, *, weights, batch_size, total, lr, weight_decay, augment, max_shift,
+              label_smoothing, rng, device, verbose) -> None:
+    """AdamW + one-cycle schedule for ``total`` steps of ``batch_size`` images; leaves ``model`` in eval mode."""
     steps_per_epoch = len(x) // batch_size
-    total = int(steps) if steps is not None else steps_per_epoch * epochs
     if weights is not None:
-        weights = weights.to(dev)
+        weights = weights.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     # OneCycleLR divides by pct_start * total - 1, which is zero for a 5-step run.
     pct_start = 0.2 if total != 5 else 0.3
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=pct_start)
-    model.dropout.rng = rng if dev.type == "cpu" else None
+    model.dropout.rng = rng if device.type == "cpu" else None
     model.train()
     bar = progress_bar(total=total, disable=not verbose, desc="classifier training", unit="step", dynamic_ncols=True)
     try:
@@ -263,8 +271,8 @@ def train_classifier(
             if i == 0:
                 correct = seen = 0
             batch = _augment(x[idx], max_shift, rng) if augment else x[idx]
-            target = y_t[idx].to(dev)
-            logits = model(batch.to(dev))
+            target = y_t[idx].to(device)
+            logits = model(batch.to(device))
             loss = F.cross_entropy(logits, target, weight=weights, label_smoothing=float(label_smoothing))
             if not math.isfinite(loss.item()):
                 raise RuntimeError(
@@ -285,4 +293,4 @@ def train_classifier(
         bar.close()
         model.dropout.rng = None
         model.eval()
-    return model
+

@@ -1,0 +1,92 @@
+"""How many synthetic samples and how many copies of real ones each class gets.
+
+``sampling_strategy_`` says how many samples a class gains; ``max_synthetic_ratio`` caps the
+synthetic share (copies make up the rest) and ``extra_synthetic`` makes the whole top-up of copies
+and then adds synthetic samples to every class. The plan is checked before any training: every
+class that gains samples has enough real ones, and the output fits in memory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from numbers import Integral
+
+import numpy as np
+
+from .._utils.labels import plain
+
+__all__ = ["MIN_SAMPLES_PER_CLASS", "check_output_size", "top_up_plan"]
+
+#: A class that is topped up needs at least this many real samples to learn from.
+MIN_SAMPLES_PER_CLASS = 2
+
+
+def top_up_plan(sampling_strategy: dict, classes: np.ndarray, counts: np.ndarray, X: np.ndarray, *,
+                extra_synthetic=None, max_synthetic_ratio=None) -> dict:
+    """``{label: (n_synthetic, n_copies)}``, in the order the samples are made.
+
+    ``counts[i]`` is the number of real samples of ``classes[i]``; ``X`` (the rows, for their
+    width and dtype) sizes the output for the memory check.
+    """
+    if isinstance(extra_synthetic, bool):
+        raise TypeError(f"`extra_synthetic` must be an int >= 0, a float > 0 or None. Got {extra_synthetic!r}.")
+    if extra_synthetic is not None and max_synthetic_ratio is not None:
+        raise ValueError(
+            "`extra_synthetic` makes the whole top-up of copies; it cannot be combined with `max_synthetic_ratio`. "
+            f"Got extra_synthetic={extra_synthetic!r} and max_synthetic_ratio={max_synthetic_ratio!r}."
+        )
+    n_extra = _extra_per_class(extra_synthetic, sampling_strategy, classes, counts)
+    for label, n_real in zip(classes, counts.tolist()):
+        if sampling_strategy.get(label, 0) + n_extra > 0 and n_real < MIN_SAMPLES_PER_CLASS:
+            raise ValueError(
+                f"Class {plain(label)!r} has {n_real} sample(s); a class needs at least {MIN_SAMPLES_PER_CLASS} "
+                "to be over-sampled. Drop it, or leave it out of `sampling_strategy`."
+            )
+    n_out = len(X) + sum(max(int(n), 0) for n in sampling_strategy.values()) + n_extra * len(counts)
+    check_output_size(n_out, X, "extra_synthetic" if n_extra else "sampling_strategy")
+    todo = dict(sampling_strategy)
+    if n_extra:  # every class gets the extra synthetic samples, also ones the strategy leaves alone
+        todo.update({c: 0 for c in classes if c not in todo})
+    plan = {}
+    for label, n_new in todo.items():
+        n_top_up = int(max(n_new, 0))
+        if extra_synthetic is not None:  # the top-up is all copies; the synthetic samples come on top
+            plan[label] = (n_extra, n_top_up)
+            continue
+        n_synthetic = n_top_up
+        if max_synthetic_ratio is not None:
+            n_real = int(counts[np.searchsorted(classes, label)])
+            n_synthetic = min(n_synthetic, math.floor(max_synthetic_ratio * n_real + 1e-9))
+        plan[label] = (n_synthetic, n_top_up - n_synthetic)
+    return plan
+
+
+def _extra_per_class(extra, sampling_strategy: dict, classes: np.ndarray, counts: np.ndarray) -> int:
+    """Synthetic samples ``extra_synthetic`` adds to every class (0 without it)."""
+    if extra is None:
+        return 0
+    if isinstance(extra, Integral):
+        return int(extra)
+    after = counts.copy()
+    for label, n_new in sampling_strategy.items():
+        after[np.searchsorted(classes, label)] += max(int(n_new), 0)
+    return math.floor(float(extra) * int(after.max()) + 1e-9)
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_output_size(n_rows: int, X: np.ndarray, parameter: str) -> None:
+    """Refuse, before any training, an output that cannot fit in this machine's memory."""
+    needed = n_rows * X.shape[1] * X.dtype.itemsize
+    memory = _memory_bytes()
+    if memory is not None and needed > memory:
+        raise ValueError(
+            f"`{parameter}` asks for {n_rows:,} rows of {X.shape[1]:,} {X.dtype} values ({needed / 2**30:,.1f} GiB), "
+            f"more than this machine's memory ({memory / 2**30:,.1f} GiB)."
+        )
