@@ -69,7 +69,6 @@ from tqdm.auto import tqdm
 STRATEGIES = ("none", "class_weight", "RandomOverSampler", "SMOTE", "CTGAN", "CGANOverSampler")
 CLASSIFIERS = ("LogisticRegression", "HistGradientBoosting")
 METRICS = {"balanced_accuracy": "balanced accuracy", "f1": "minority F1", "average_precision": "average precision"}
-BEGIN, END = markers("tabular-peers")
 INSTALL = 'pip install -e ".[benchmark]"'
 
 
@@ -187,18 +186,20 @@ class CTGANOverSampler(BaseOverSampler):
         from ctgan import CTGAN
 
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-        discrete = categorical_columns(frame) if self.discrete_columns == "auto" else list(self.discrete_columns)
+        auto = isinstance(self.discrete_columns, str) and self.discrete_columns == "auto"
+        discrete = categorical_columns(frame) if auto else list(self.discrete_columns)
         seed = self.random_state if isinstance(self.random_state, int) else int(
             check_random_state(self.random_state).randint(2**31 - 1))
-        parts, labels = [frame], [np.asarray(y)]
-        for label, n_new in self.sampling_strategy_.items():
+        y = np.asarray(y)
+        parts, labels = [frame], [y]
+        for klass, n_new in self.sampling_strategy_.items():
             if n_new == 0:
                 continue
             model = CTGAN(epochs=self.epochs, enable_gpu=False)
             model.set_random_state(seed)
-            model.fit(frame[np.asarray(y) == label].reset_index(drop=True), discrete)
+            model.fit(frame[y == klass].reset_index(drop=True), discrete)
             parts.append(model.sample(n_new)[frame.columns])
-            labels.append(np.full(n_new, label, dtype=np.asarray(y).dtype))
+            labels.append(np.full(n_new, klass, dtype=y.dtype))
         X_res = pd.concat(parts, ignore_index=True)
         return (X_res if isinstance(X, pd.DataFrame) else X_res.to_numpy()), np.concatenate(labels)
 
@@ -360,7 +361,11 @@ def describe(name: str, X: pd.DataFrame, y: np.ndarray) -> dict:
 
 
 def reusable(stored: dict | None, strategy: str, settings: dict) -> bool:
-    return bool(stored) and stored.get("status") == "ok" and stored.get("settings") == row_settings(strategy, settings)
+    """A stored row is reused when it ran, with the same settings; a CGANOverSampler row only if it was
+    also measured with the same cganbalance commit and libraries (the sampler under test changes)."""
+    if not stored or stored.get("status") != "ok" or stored.get("settings") != row_settings(strategy, settings):
+        return False
+    return strategy != "CGANOverSampler" or stored.get("versions") == versions()
 
 
 def summary(row: dict, classifier: str) -> dict:

@@ -385,6 +385,15 @@ def test_tabular_peers_cgan_and_class_weight_follow_what_is_installed(monkeypatc
         with pytest.raises(tabular_peers.Unsupported, match="not supported by this version"):
             tabular_peers.make_sampler("CGANOverSampler", ["colour"], 0, **kwargs)
     assert tabular_peers.label("SMOTE", ["colour"]) == "SMOTENC" and tabular_peers.label("SMOTE", []) == "SMOTE"
+    # --reuse: same settings; a CGANOverSampler row also needs the same code and libraries
+    settings = {"folds": 5, "seed": 0, "quick": False, "ctgan_epochs": 100, "cgan_epochs": None}
+    row = {"status": "ok", "versions": "old", "settings": tabular_peers.row_settings("CTGAN", settings)}
+    assert tabular_peers.reusable(row, "CTGAN", settings)
+    assert not tabular_peers.reusable(row, "CTGAN", {**settings, "ctgan_epochs": 300})
+    assert not tabular_peers.reusable({**row, "status": "skipped"}, "CTGAN", settings)
+    cgan = {**row, "settings": tabular_peers.row_settings("CGANOverSampler", settings)}
+    assert not tabular_peers.reusable(cgan, "CGANOverSampler", settings)
+    assert tabular_peers.reusable({**cgan, "versions": tabular_peers.versions()}, "CGANOverSampler", settings)
     # gradient boosting without class_weight (scikit-learn < 1.2): balanced sample weights instead
     monkeypatch.setattr(tabular_peers, "hgb_has_class_weight", lambda: False)
     y = np.array([0, 0, 0, 1])
