@@ -390,32 +390,45 @@ def table_markdown(name: str, block: dict, strategies, classifiers) -> list[str]
     ]
     for classifier in classifiers:
         done = {s: summary(r, classifier) for s, r in rows.items() if r["status"] == "ok"}
-        best = {m: max((np.mean(v[m]) for v in done.values()), default=None) for m in METRICS}
+        best = {m: max((round(np.mean(v[m]), 3) for v in done.values()), default=None) for m in METRICS}
         peers = [np.mean(done[s]["balanced_accuracy"]) for s in ("RandomOverSampler", "SMOTE") if s in done]
         for strategy, row in rows.items():
             if row["status"] != "ok":
                 lines.append(f"| {classifier} | {row['label']} | {row['reason']} | | | | | |")
                 continue
             scores_ = done[strategy]
-            cells = [bold(mean_std(scores_[m]), np.mean(scores_[m]) == best[m]) for m in METRICS]
-            delta = f"{np.mean(scores_['balanced_accuracy']) - max(peers):+.3f}" if peers else "–"
+            cells = [bold(mean_std(scores_[m]), round(np.mean(scores_[m]), 3) == best[m]) for m in METRICS]
+            delta = signed(np.mean(scores_["balanced_accuracy"]) - max(peers)) if peers else "–"
             lines.append(f"| {classifier} | {row['label']} | {' | '.join(cells)} | {delta} | "
                          f"{mean_std(scores_['resample_seconds'], 2)} | {mean_std(scores_['fit_seconds'], 2)} |")
     return lines
+
+
+def signed(value: float) -> str:
+    """``+0.012`` / ``-0.012``, and ``0.000`` rather than a signed zero."""
+    text = f"{value:+.3f}"
+    return "0.000" if text in ("+0.000", "-0.000") else text
+
+
+def fitting_seconds(row: dict) -> float:
+    """Seconds a row spent resampling and fitting, over its folds and classifiers."""
+    return sum(f["resample_seconds"] + sum(c["fit_seconds"] - f["resample_seconds"] for c in f["classifiers"].values())
+               for f in row.get("folds", []))
 
 
 def bold(cell: str, yes: bool) -> str:
     return f"**{cell}**" if yes else cell
 
 
-def format_markdown(results: dict, tables, strategies, classifiers, settings: dict, seconds: float) -> str:
+def format_markdown(results: dict, tables, strategies, classifiers, settings: dict) -> str:
     used = [results["tables"][t]["strategies"][s] for t in tables for s in strategies
             if s in results["tables"][t]["strategies"]]
     measured = sorted({(r["date"], r["machine"], r.get("versions", "versions not recorded")) for r in used})
     lines = [
         "## Over-samplers on real tables",
         "",
-        f"`{command()}` — {seconds / 60:.1f} minutes in all (rows reused from the JSON file not counted).",
+        (f"`{command()}` — {sum(map(fitting_seconds, used)) / 60:.1f} minutes of resampling and fitting in all "
+         "(summed over the rows below, whenever they were measured)."),
         "",
         "Measured " + "; ".join(f"{date} on {where} ({libraries})" for date, where, libraries in measured) + ".",
         "",
@@ -438,9 +451,11 @@ def format_markdown(results: dict, tables, strategies, classifiers, settings: di
     ]
     if not any(r["status"] == "ok" for t in tables
                for r in [results["tables"][t]["strategies"].get("CGANOverSampler", {"status": None})]):
+        rerun = (f"OMP_NUM_THREADS=1 python benchmarks/tabular_peers.py --ctgan-epochs {settings['ctgan_epochs']} "
+                 "--threads 1 --json benchmarks/results/tabular_peers.json --reuse --docs docs/benchmarks.md")
         lines += ["", ("**CGANOverSampler: pending** the categorical-column support of issue #16 (until then "
-                       "CGANOverSampler refuses non-numeric columns); its rows will be added by rerunning this "
-                       "script with the new version (docs/benchmarks.md gives the command).")]
+                       "CGANOverSampler refuses non-numeric columns). `" + rerun + "` adds its rows: it reuses "
+                       "the rows below from the JSON file and measures only CGANOverSampler.")]
     lines += ["", "| table | rows | positives | numeric / categorical columns | source |", "|---|---|---|---|---|"]
     for name in tables:
         block = results["tables"][name]
@@ -503,7 +518,6 @@ def main(argv=None) -> int:
         print(f"{name}: {len(y):,} rows, {int(y.sum()):,} positives, {len(categorical_columns(X))} categorical columns",
               flush=True)
     print(machine(), flush=True)
-    start = time.perf_counter()
     with tqdm(total=len(args.tables) * len(args.strategies) * args.folds, desc="folds", unit="fold") as progress:
         for strategy in args.strategies:
             for name, (X, y) in data.items():
@@ -517,8 +531,7 @@ def main(argv=None) -> int:
                 progress.write(one_line(name, rows[strategy], args.classifiers))
                 if args.json:
                     Path(args.json).write_text(json.dumps(results, indent=1))
-    text = format_markdown(results, args.tables, args.strategies, args.classifiers, settings,
-                           time.perf_counter() - start)
+    text = format_markdown(results, args.tables, args.strategies, args.classifiers, settings)
     print("\n" + text)
     if args.docs:
         write_section(args.docs, text, *markers(args.section))
