@@ -233,10 +233,10 @@ def make_sampler(strategy: str, categorical: list, seed: int, *, ctgan_epochs: i
         from cganbalance import CGANOverSampler
 
         kwargs = {"random_state": seed, "epochs": cgan_epochs}
-        if cgan_has_categorical_features():
-            kwargs["categorical_features"] = categorical
-        elif categorical:
+        if categorical and not cgan_has_categorical_features():
             raise Unsupported("not supported by this version of cganbalance (no `categorical_features`)")
+        if categorical:  # numeric tables keep the library's default
+            kwargs["categorical_features"] = categorical
         return CGANOverSampler(**kwargs)
     raise ValueError(f"`strategy` must be one of {STRATEGIES}. Got {strategy!r} instead.")
 

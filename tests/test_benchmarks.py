@@ -378,6 +378,7 @@ def test_tabular_peers_cgan_and_class_weight_follow_what_is_installed(monkeypatc
     kwargs = {"ctgan_epochs": 1, "cgan_epochs": 2}
     numeric = tabular_peers.make_sampler("CGANOverSampler", [], 0, **kwargs)
     assert isinstance(numeric, CGANOverSampler) and numeric.epochs == 2 and numeric.random_state == 0
+    assert numeric.get_params().get("categorical_features", "auto") == "auto"  # the default on numeric tables
     if tabular_peers.cgan_has_categorical_features():
         mixed = tabular_peers.make_sampler("CGANOverSampler", ["colour"], 0, **kwargs)
         assert mixed.categorical_features == ["colour"]
