@@ -478,7 +478,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--classifiers", nargs="+", choices=CLASSIFIERS, default=list(CLASSIFIERS), metavar="NAME",
                         help=f"from {', '.join(CLASSIFIERS)}")
     parser.add_argument("--folds", type=int, default=None, help="folds of the cross-validation (default: 5; 2 with --quick)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the folds and every sampler")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the folds and every sampler (default: 0)")
     parser.add_argument("--ctgan-epochs", type=int, default=None, help="CTGAN epochs (default: 300, CTGAN's own; 1 with --quick)")
     parser.add_argument("--cgan-epochs", type=int, default=None,
                         help="CGANOverSampler epochs (default: the library's budget; 1 with --quick)")
@@ -487,7 +487,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="write every fold's scores here (merged into the file)")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse rows of --json measured with the same folds, seed and budget instead of rerunning them")
-    parser.add_argument("--note", default="", help="said of the machine in the results, e.g. 'shared with ...'")
+    parser.add_argument("--note", default=None, help="said of the machine in the results, e.g. 'shared with ...'")
     parser.add_argument("--docs", default=None, help="Markdown file whose section --section is replaced")
     parser.add_argument("--section", default="tabular-peers", help="name of the marked section in --docs")
     args = parser.parse_args(argv)
