@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import _docs
 import downstream_fer
 import tabular
+import tabular_peers
 
 from .conftest import make_fer_files
 
@@ -271,6 +272,137 @@ def test_tabular_main_writes_its_docs_section(tmp_path, capsys):
         assert f"| LogisticRegression | {sampler} |" in text
     assert "PR-AUC" not in text.split("**wine**")[1]  # multi-class: no PR-AUC column
     assert "wine" in json.loads(out_json.read_text())["results"]
+
+
+# -- tabular peers (real tables; here only the synthetic one) ---------------------------------------
+def test_tabular_peers_quick_run_writes_every_strategy(tmp_path, capsys):
+    page, out_json = tmp_path / "benchmarks.md", tmp_path / "peers.json"
+    assert tabular_peers.main(["--quick", "--json", str(out_json), "--docs", str(page)]) == 0
+    block = json.loads(out_json.read_text())["tables"]["synthetic"]
+    assert set(block["strategies"]) == set(tabular_peers.STRATEGIES)
+    assert block["categorical"] == ["colour", "member"] and block["numeric"] == ["x1", "x2"]
+    try:
+        import ctgan  # noqa: F401
+
+        expected_ctgan = "ok"
+    except ImportError:
+        expected_ctgan = "skipped"
+    cgan_ok = tabular_peers.cgan_has_categorical_features()
+    for strategy, row in block["strategies"].items():
+        expected = {"CTGAN": expected_ctgan, "CGANOverSampler": "ok" if cgan_ok else "skipped"}.get(strategy, "ok")
+        assert row["status"] == expected, (strategy, row.get("reason"))
+        if expected == "skipped":
+            assert ("ctgan is not installed" if strategy == "CTGAN" else "not supported by this version") in row["reason"]
+            continue
+        assert len(row["folds"]) == 2 and row["settings"]["folds"] == 2
+        for fold in row["folds"]:
+            assert set(fold["classifiers"]) == set(tabular_peers.CLASSIFIERS)
+            for result in fold["classifiers"].values():
+                assert all(0 <= result[m] <= 1 for m in tabular_peers.METRICS)
+                assert result["fit_seconds"] >= fold["resample_seconds"] >= 0
+    grown = block["strategies"]["RandomOverSampler"]["folds"][0]["rows_fitted"]
+    assert grown > block["strategies"]["none"]["folds"][0]["rows_fitted"]  # balanced: 2 × the majority
+    text = page.read_text()
+    assert "<!-- tabular-peers:start -->" in text and "| LogisticRegression | SMOTENC |" in text  # mixed table
+    assert "| HistGradientBoosting | RandomOverSampler |" in text and "Δ balanced accuracy" in text
+    assert ("**CGANOverSampler: pending**" in text) != cgan_ok
+    # --reuse keeps the stored rows and reruns only what is missing or was skipped
+    stored = json.loads(out_json.read_text())
+    assert tabular_peers.main(["--quick", "--strategies", "none", "SMOTE", "--json", str(out_json), "--reuse"]) == 0
+    assert json.loads(out_json.read_text()) == stored
+
+
+class _Spy(tabular_peers.RandomOverSampler):
+    seen: list = []
+
+    def _fit_resample(self, X, y):
+        _Spy.seen.append(set(X.index))
+        return super()._fit_resample(X, y)
+
+
+def test_tabular_peers_sampler_sees_only_training_folds_and_matches_a_pipeline(monkeypatch):
+    from imblearn.pipeline import Pipeline
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    X, y = tabular_peers.synthetic_table(seed=1)
+    settings = {"folds": 3, "seed": 0, "quick": True, "ctgan_epochs": 1, "cgan_epochs": 1}
+    _Spy.seen = []
+    monkeypatch.setattr(tabular_peers, "make_sampler", lambda *args, **kwargs: _Spy(random_state=0))
+    row = tabular_peers.evaluate(X, y, "RandomOverSampler", settings=settings, classifiers=["LogisticRegression"])
+    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    assert _Spy.seen == [set(train) for train, _ in cv.split(X, y)]  # once per fold, training rows only
+    # the same scores as a Pipeline(sampler -> preprocessing -> classifier) cross-validated by scikit-learn
+    model = tabular_peers.make_model("LogisticRegression", ["x1", "x2"], ["colour", "member"], balanced=False, seed=0)
+    pipeline = Pipeline([("sample", tabular_peers.RandomOverSampler(random_state=0)), *model.steps])
+    reference = cross_validate(pipeline, X, y, cv=cv, scoring="balanced_accuracy")["test_score"]
+    ours = [fold["classifiers"]["LogisticRegression"]["balanced_accuracy"] for fold in row["folds"]]
+    np.testing.assert_allclose(ours, reference)
+
+
+def test_tabular_peers_ctgan_wrapper_grows_each_class_from_its_own_rows(monkeypatch):
+    import types
+
+    fitted = []
+
+    class FakeCTGAN:  # stands in for ctgan.CTGAN: "samples" by drawing its training rows again
+        def __init__(self, epochs, enable_gpu):
+            self.epochs = epochs
+
+        def set_random_state(self, seed):
+            self.rng = np.random.default_rng(seed)
+
+        def fit(self, frame, discrete_columns):
+            fitted.append((frame.copy(), list(discrete_columns)))
+            self.frame = frame
+
+        def sample(self, n):
+            return self.frame.iloc[self.rng.integers(len(self.frame), size=n)].reset_index(drop=True)
+
+    monkeypatch.setitem(sys.modules, "ctgan", types.SimpleNamespace(CTGAN=FakeCTGAN))
+    X, y = tabular_peers.synthetic_table(seed=2)
+    X_before = X.copy()
+    sampler = tabular_peers.CTGANOverSampler(epochs=3, random_state=0)
+    X_res, y_res = sampler.fit_resample(X, y)
+    assert np.bincount(y_res).tolist() == [np.sum(y == 0)] * 2  # what sampling_strategy="auto" asks for
+    assert len(fitted) == 1 and fitted[0][1] == ["colour", "member"]  # discrete columns found in the DataFrame
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(fitted[0][0], X[y == 1].reset_index(drop=True))  # only the minority's rows
+    assert isinstance(X_res, pd.DataFrame) and list(X_res.dtypes) == list(X.dtypes)
+    pd.testing.assert_frame_equal(X_res.iloc[: len(X)], X) and pd.testing.assert_frame_equal(X, X_before)
+    assert set(map(tuple, X_res.iloc[len(X):].to_numpy())) <= set(map(tuple, X[y == 1].to_numpy()))
+
+
+def test_tabular_peers_cgan_and_class_weight_follow_what_is_installed(monkeypatch):
+    from cganbalance import CGANOverSampler
+
+    kwargs = {"ctgan_epochs": 1, "cgan_epochs": 2}
+    numeric = tabular_peers.make_sampler("CGANOverSampler", [], 0, **kwargs)
+    assert isinstance(numeric, CGANOverSampler) and numeric.epochs == 2 and numeric.random_state == 0
+    assert numeric.get_params().get("categorical_features", "auto") == "auto"  # the default on numeric tables
+    if tabular_peers.cgan_has_categorical_features():
+        mixed = tabular_peers.make_sampler("CGANOverSampler", ["colour"], 0, **kwargs)
+        assert mixed.categorical_features == ["colour"]
+    else:
+        with pytest.raises(tabular_peers.Unsupported, match="not supported by this version"):
+            tabular_peers.make_sampler("CGANOverSampler", ["colour"], 0, **kwargs)
+    assert tabular_peers.label("SMOTE", ["colour"]) == "SMOTENC" and tabular_peers.label("SMOTE", []) == "SMOTE"
+    # --reuse: same settings; a CGANOverSampler row also needs the same code and libraries
+    settings = {"folds": 5, "seed": 0, "quick": False, "ctgan_epochs": 100, "cgan_epochs": None}
+    row = {"status": "ok", "versions": "old", "settings": tabular_peers.row_settings("CTGAN", settings)}
+    assert tabular_peers.reusable(row, "CTGAN", settings)
+    assert not tabular_peers.reusable(row, "CTGAN", {**settings, "ctgan_epochs": 300})
+    assert not tabular_peers.reusable({**row, "status": "skipped"}, "CTGAN", settings)
+    cgan = {**row, "settings": tabular_peers.row_settings("CGANOverSampler", settings)}
+    assert not tabular_peers.reusable(cgan, "CGANOverSampler", settings)
+    assert tabular_peers.reusable({**cgan, "versions": tabular_peers.versions()}, "CGANOverSampler", settings)
+    # gradient boosting without class_weight (scikit-learn < 1.2): balanced sample weights instead
+    monkeypatch.setattr(tabular_peers, "hgb_has_class_weight", lambda: False)
+    y = np.array([0, 0, 0, 1])
+    weights = tabular_peers.fit_params("HistGradientBoosting", y, True)["classify__sample_weight"]
+    np.testing.assert_allclose(weights, [2 / 3, 2 / 3, 2 / 3, 2])
+    assert tabular_peers.fit_params("LogisticRegression", y, True) == {}
+    model = tabular_peers.make_model("HistGradientBoosting", ["x"], [], balanced=True, seed=0)
+    assert model.named_steps["classify"].class_weight is None
 
 
 # -- throughput ---------------------------------------------------------------------------------
