@@ -31,6 +31,7 @@ from ..training.presets import build_networks, discriminator_for, epochs_for
 from ..training import CHECKPOINT_NAME, CGANTrainer
 from ._filtering import classifier_columns, fer_input_map, generate_filtered
 from ._preprocessing import ImagePreprocessor, TablePreprocessor, check_table, image_layout
+from ._tabular import MixedTablePreprocessor, categorical_mask, integer_like
 
 #: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
 _FITTED_NETWORKS = ("generator_", "discriminator_", "_filter_model")
@@ -220,7 +221,8 @@ class CGANOverSampler(BaseOverSampler):
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
-        "preset": [StrOptions({"auto", "default", "paper", "mlp"})],
+        "preset": [StrOptions({"auto", "default", "paper", "mlp", "tabular"})],
+        "categorical_features": ["array-like", StrOptions({"auto"})],
         "image_shape": [tuple, list, None],
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
@@ -247,6 +249,7 @@ class CGANOverSampler(BaseOverSampler):
         sampling_strategy="auto",
         random_state=None,
         preset="auto",
+        categorical_features="auto",
         image_shape=None,
         epochs=None,
         max_time=None,
@@ -269,6 +272,7 @@ class CGANOverSampler(BaseOverSampler):
         super().__init__(sampling_strategy=sampling_strategy)
         self.random_state = random_state
         self.preset = preset
+        self.categorical_features = categorical_features
         self.image_shape = image_shape
         self.epochs = epochs
         self.max_time = max_time
@@ -306,16 +310,47 @@ class CGANOverSampler(BaseOverSampler):
             X = X.reshape(len(X), -1)
         elif hasattr(X, "ndim") and getattr(X, "ndim", 2) > 4:
             raise ValueError(f"`X` must be 2-D rows or an N×H×W, N×H×W×C or N×C×H×W array. Got {X.ndim} dimensions.")
+        self._sample_shape = sample_shape
+        self._categorical = self._integer_columns = self._dtypes = None
+        if sample_shape is None and self.image_shape is None and self._table_preset(X) == "tabular":
+            return (*self._check_mixed_table(X, y), binarize_y)
         if sample_shape is None and self.image_shape is None:
             check_table(X)
         dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns keep their own dtypes on output
         X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype="numeric")
-        self._sample_shape = sample_shape
         if dtypes is not None and sample_shape is None:
             self._integer_columns = np.array([getattr(d, "kind", "f") in "iub" for d in dtypes])
-        else:
-            self._integer_columns = None
         return X, y, binarize_y
+
+    def _table_preset(self, X) -> str:
+        """The preset for a table: ``"tabular"`` when it has categorical columns (or is asked for)."""
+        n_features = X.shape[1] if getattr(X, "ndim", 2) == 2 and hasattr(X, "shape") else len(X[0])
+        mask = categorical_mask(X, self.categorical_features, n_features)
+        if self.preset not in ("auto", "tabular", "mlp"):
+            return self.preset  # an image preset: build_networks says it is for images
+        if self.preset == "mlp" and self.categorical_features == "auto":
+            mask &= [getattr(d, "kind", "O") != "b" for d in getattr(X, "dtypes", [None] * n_features)]  # numbers to 'mlp'
+        if self.preset == "mlp" and mask.any():
+            names = [str(c) for c in getattr(X, "columns", range(n_features))]
+            raise ValueError(
+                f"Columns {[n for n, m in zip(names, mask) if m]} of X are categorical, and `preset='mlp'` models "
+                "numeric columns only. Use preset='tabular' (what preset='auto' picks for them), or encode them as "
+                "numbers first."
+            )
+        if self.preset == "tabular" or mask.any():
+            self._categorical = mask
+            return "tabular"
+        return "mlp"
+
+    def _check_mixed_table(self, X, y):
+        """Check a mixed table column by column (errors name the column), then validate it as SMOTENC does."""
+        dtypes = getattr(X, "dtypes", None)
+        check_table(X, self._categorical)
+        X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype=None, ensure_all_finite=False)
+        columns = [X[:, j] for j in range(X.shape[1])]
+        self._integer_columns = integer_like(columns, self._categorical, dtypes)
+        self._dtypes = dtypes
+        return X, y
 
     # -- the work ------------------------------------------------------------------------------
     def fit(self, X, y):
@@ -365,7 +400,12 @@ class CGANOverSampler(BaseOverSampler):
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
         rng = make_rng(self.random_state)
-        preprocessor = ImagePreprocessor(layout.sample_shape) if layout is not None else TablePreprocessor(self._integer_columns)
+        if layout is not None:
+            preprocessor = ImagePreprocessor(layout.sample_shape)
+        elif self._categorical is not None:
+            preprocessor = MixedTablePreprocessor(self._categorical, self._integer_columns)
+        else:
+            preprocessor = TablePreprocessor(self._integer_columns)
         self.preprocessor_ = preprocessor.fit(X)
         data = self.preprocessor_.transform(X)
         self._setup_class_filter(layout)
@@ -417,6 +457,8 @@ class CGANOverSampler(BaseOverSampler):
             import pandas as pd
 
             rows = pd.DataFrame(rows, columns=names)
+            if self._dtypes is not None:
+                rows = rows.astype(self._dtypes)
         proba = np.asarray(self.filter_classifier.predict_proba(rows))
         return torch.as_tensor(proba[:, column], dtype=torch.float32)
 
@@ -469,6 +511,8 @@ class CGANOverSampler(BaseOverSampler):
 
     def _build_and_train(self, data, y_idx, rng, layout) -> None:
         preset = self.preset if self.preset != "auto" else ("default" if layout is not None else "mlp")
+        if self._categorical is not None:
+            preset = "tabular"
         overrides = dict(self.preset_params or {})
         if self.batch_size is not None:
             overrides.setdefault("train", {})
@@ -481,6 +525,7 @@ class CGANOverSampler(BaseOverSampler):
             value_range=list(self.preprocessor_.range_) if layout is not None else None,
             rng=rng,
             overrides=overrides,
+            blocks=getattr(self.preprocessor_, "blocks_", None),
         )
         self.preset_ = preset
         self._generator_labels = np.arange(len(self.classes_))
