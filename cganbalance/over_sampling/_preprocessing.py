@@ -16,6 +16,7 @@ from numbers import Integral
 import numpy as np
 
 from .._utils.images import ImageLayout, from_unit, to_unit
+from ._tabular import check_mixed_table
 
 __all__ = ["ImagePreprocessor", "TablePreprocessor", "check_table", "image_layout"]
 
@@ -41,8 +42,6 @@ def check_table(X, categorical: np.ndarray | None = None) -> None:
                 "numbers (e.g. days since a reference date) or drop them."
             )
     if categorical is not None:
-        from ._tabular import check_mixed_table
-
         if dtypes is not None:
             columns = [X.iloc[:, j].to_numpy() for j in range(X.shape[1])]
         else:

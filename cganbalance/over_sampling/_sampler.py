@@ -61,10 +61,22 @@ class CGANOverSampler(BaseOverSampler):
 
     {random_state}
 
-    preset : {{"auto", "default", "paper", "mlp"}}, default="auto"
-        Architecture and training recipe. ``"auto"`` uses ``"default"`` for images and
-        ``"mlp"`` for tabular rows. ``"paper"`` is the reference FER-2013 design (64×64,
-        exact layers); see :mod:`cganbalance.training.presets`.
+    preset : {{"auto", "default", "paper", "mlp", "tabular"}}, default="auto"
+        Architecture and training recipe. ``"auto"`` uses ``"default"`` for images,
+        ``"tabular"`` for tables with categorical columns and ``"mlp"`` for all-numeric tables.
+        ``"paper"`` is the reference FER-2013 design (64×64, exact layers); ``"tabular"`` can
+        also be asked for on an all-numeric table (its continuous columns are then
+        quantile-normalised instead of standardised); see :mod:`cganbalance.training.presets`.
+
+    categorical_features : "auto" or array-like, default="auto"
+        Which columns of a table are categorical, as for
+        :class:`~imblearn.over_sampling.SMOTENC`: column indices, column names (DataFrames) or
+        a boolean mask. ``"auto"``: a DataFrame's ``object``, ``string``, ``category`` and
+        ``bool`` columns; none for a NumPy array (a NumPy object array must name them).
+        Categorical columns are generated as categories seen in the data (one-hot blocks that
+        the generator makes exactly one-hot), never as numbers to round; output columns keep
+        their dtypes (a ``category`` column its categories and their order). Tables with
+        categorical columns train the ``"tabular"`` preset.
 
     image_shape : tuple of int, default=None
         Read each row of a 2-D ``X`` as an image of this shape: ``(H, W)``, ``(H, W, C)`` or
@@ -74,8 +86,9 @@ class CGANOverSampler(BaseOverSampler):
 
     epochs : int, default=None
         Training epochs. ``None`` uses the preset's budget (about 10,000 generator steps for
-        ``"default"``, 1,500 for ``"mlp"``, 300 epochs for ``"paper"``), unless ``max_time``
-        is given, in which case training runs for ``max_time`` seconds.
+        ``"default"``; for tables 1,500 (``"mlp"``) or 2,000 (``"tabular"``) steps but at most
+        60 epochs, so that small tables train briefly; 300 epochs for ``"paper"``), unless
+        ``max_time`` is given, in which case training runs for ``max_time`` seconds.
 
     max_time : float, default=None
         Wall-clock limit for training in seconds; training stops after the step that crosses it.
@@ -83,12 +96,15 @@ class CGANOverSampler(BaseOverSampler):
     batch_size : int, default=None
         Training batch size; ``None`` uses the preset's (64 for images, 128 for tabular).
 
-    filter_keep : float or None, default=0.5
+    filter_keep : float, None or "auto", default="auto"
         Fraction of generated candidates kept after ranking them by discriminator confidence
         (the reference paper's filtering step) and/or by ``filter_classifier``: ``1 /
         filter_keep`` candidates are drawn for every sample returned. ``None`` or ``1.0`` turns
-        filtering off. A pretrained generator used as it is has no discriminator, so only a
-        ``filter_classifier`` ranks its candidates.
+        filtering off. ``"auto"``: 0.5, but no filtering for the ``"tabular"`` preset without a
+        ``filter_classifier`` (on tables, keeping the rows the discriminator likes best skewed
+        the generated columns away from the real ones: see the tabular guide). A pretrained
+        generator used as it is has no discriminator, so only a ``filter_classifier`` ranks its
+        candidates.
 
     filter_classifier : "fer2013", classifier or None, default=None
         Also rank candidates by a classifier's probability of the intended class, so that
@@ -200,7 +216,7 @@ class CGANOverSampler(BaseOverSampler):
     device_ : torch.device
         The device training and sampling ran on.
 
-    preprocessor_ : ImagePreprocessor or TablePreprocessor
+    preprocessor_ : ImagePreprocessor, TablePreprocessor or MixedTablePreprocessor
         What maps ``X`` to the scaled samples the networks train on and generated samples back
         (``transform`` / ``inverse_transform``), fitted on ``X``.
 
@@ -227,7 +243,7 @@ class CGANOverSampler(BaseOverSampler):
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
+        "filter_keep": [Interval(Real, 0, 1, closed="right"), None, StrOptions({"auto"})],
         "filter_classifier": [StrOptions({"fer2013"}), HasMethods(["predict_proba"]), None],
         "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None],
         "extra_synthetic": [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, None, closed="neither"), None],
@@ -254,7 +270,7 @@ class CGANOverSampler(BaseOverSampler):
         epochs=None,
         max_time=None,
         batch_size=None,
-        filter_keep=0.5,
+        filter_keep="auto",
         filter_classifier=None,
         max_synthetic_ratio=None,
         extra_synthetic=None,
@@ -421,7 +437,8 @@ class CGANOverSampler(BaseOverSampler):
         clf = self.filter_classifier
         if clf is None:
             return
-        if self.filter_keep is None or self.filter_keep >= 1.0:
+        keep = self._filter_keep()
+        if keep is None or keep >= 1.0:
             raise ValueError(
                 f"`filter_classifier` ranks candidates for `filter_keep`, which is {self.filter_keep!r}: "
                 "set `filter_keep` below 1 (e.g. 0.5), or leave `filter_classifier=None`."
@@ -440,6 +457,13 @@ class CGANOverSampler(BaseOverSampler):
             self._filter_columns = match_classes(self.classes_, list(CLASSES), what=what)
             return
         self._filter_columns = classifier_columns(clf, self.classes_)
+
+    def _filter_keep(self) -> float | None:
+        """``filter_keep`` with ``"auto"`` resolved: no filtering for the ``"tabular"`` recipe
+        (unless a ``filter_classifier`` asks for it), 0.5 otherwise."""
+        if self.filter_keep != "auto":
+            return self.filter_keep
+        return None if self._categorical is not None and self.filter_classifier is None else 0.5
 
     def _class_scores(self, x: torch.Tensor, cls_pos: int) -> torch.Tensor:
         """``filter_classifier``'s probability of class ``classes_[cls_pos]`` for scaled samples ``x``."""
@@ -590,7 +614,7 @@ class CGANOverSampler(BaseOverSampler):
             int(self._generator_labels[cls_pos]),
             n,
             rng,
-            keep=self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0,
+            keep=self._filter_keep() if (self._filter_keep() is not None and can_rank) else 1.0,
             latent_scale=check_latent_scale(self.latent_scale),  # may be set after fit
             scorer=scorer,
             device=self.device_,
