@@ -162,3 +162,10 @@ def test_preprocessor_alone_round_trips_and_decodes_blocks():
     np.testing.assert_allclose(back[:, 1:].astype(float), X[:, 1:].astype(float), atol=1e-6)
     wild = pre.inverse_transform(np.array([[9.0, -9.0, 0.1, 0.7, 0.2], [0.3, 0.2, 0.0, 0.0, 5.0]]))
     assert list(wild[:, 0]) == ["b", "c"] and wild[0, 1] == 3 and wild[0, 2] == 0.1  # in range, whole numbers
+
+
+def test_filter_keep_auto_filters_numeric_tables_but_not_mixed_ones(mixed):
+    df, y = mixed
+    assert sampler().fit(df, y)._filter_keep() is None
+    assert sampler().fit(df[["visits", "amount"]], y)._filter_keep() == 0.5  # the "mlp" recipe, as before
+    assert sampler(filter_keep=0.25).fit(df, y)._filter_keep() == 0.25
