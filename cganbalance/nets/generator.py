@@ -86,7 +86,15 @@ class Generator(
     value_range : list of float or None
         ``[low, high]`` of the data the generator was trained on, mapped to ``[-1, 1]``;
         used by :meth:`to_numpy` to give arrays in the data's own units.
+    blocks : list of [start, end] or None
+        MLP only: slices of the output that are one-hot blocks (a table's categorical columns).
+        Each is made exactly one-hot (the largest of its softmax entries is 1, the rest 0; the
+        gradient passes through the softmax, a straight-through estimator), so a generated
+        row holds one category per column, never a number between categories.
     """
+
+    #: ``config.json`` fields that may be absent (added later; absent means the default).
+    optional_config_fields = ("blocks",)
 
     def __init__(
         self,
@@ -102,6 +110,7 @@ class Generator(
         slope: float = 0.2,
         classes: Sequence[str] | None = None,
         value_range: Sequence[float] | None = None,
+        blocks: Sequence[Sequence[int]] | None = None,
     ):
         super().__init__()
         self.n_classes = int(n_classes)
@@ -116,6 +125,7 @@ class Generator(
             )
         name_index(self.classes, "generator's classes")  # names that differ only in case or spaces: refused
         in_dim = self.latent_dim + self.n_classes
+        self.blocks = _check_blocks(blocks, arch, self.output_shape)
         if arch == "mlp":
             layers: list[nn.Module] = []
             for w in widths:
@@ -157,7 +167,8 @@ class Generator(
         """Map noise and integer labels to samples in ``[-1, 1]`` (images: at ``net_size``)."""
         h = torch.cat([z, one_hot(labels, self.n_classes)], dim=1)
         if self.arch == "mlp":
-            return self.body(h)
+            x = self.body(h)
+            return _one_hot_blocks(x, self.blocks) if self.blocks else x
         h = self.fc(h).view(-1, self._first_channels, *self.base)
         x = torch.tanh(self.body(h))
         if list(x.shape[2:]) != self.net_size:
@@ -288,6 +299,8 @@ class Generator(
             classes=list(self.classes),
             value_range=self.value_range,
         )
+        if self.blocks:
+            config["blocks"] = [list(b) for b in self.blocks]
         check_config(type(self), config, source=type(self).__name__)
         with torch.device("meta"), torch.random.fork_rng(devices=[]):
             rebuilt = type(self)(**config).state_dict()
@@ -298,3 +311,35 @@ class Generator(
                 "numbers and lists (not numpy scalars or arrays) to Generator(...)."
             )
         return config
+
+
+def _check_blocks(blocks, arch: str, output_shape: list[int]) -> list[list[int]] | None:
+    if blocks is None or len(blocks) == 0:
+        return None
+    if arch != "mlp":
+        raise ValueError(f"`blocks` (one-hot slices of a table's rows) needs arch='mlp'. Got arch={arch!r}.")
+    out, last = [], 0
+    for block in blocks:
+        a, b = (int(v) for v in block)
+        if not last <= a < b <= output_shape[0]:
+            raise ValueError(
+                f"`blocks` must be ordered, non-overlapping [start, end] slices of the {output_shape[0]} outputs. "
+                f"Got {[list(b) for b in blocks]!r} instead."
+            )
+        out.append([a, b])
+        last = b
+    return out
+
+
+def _one_hot_blocks(x: torch.Tensor, blocks: list[list[int]]) -> torch.Tensor:
+    """Each block made one-hot at its largest entry; gradients through its softmax (straight-through)."""
+    parts, last = [], 0
+    for a, b in blocks:
+        parts.append(x[:, last:a])
+        soft = x[:, a:b].softmax(1)
+        hard = F.one_hot(soft.argmax(1), b - a).to(soft.dtype)
+        # exactly one-hot when sampling; within a rounding error of it, with gradients, in training
+        parts.append(hard + soft - soft.detach() if torch.is_grad_enabled() else hard)
+        last = b
+    parts.append(x[:, last:])
+    return torch.cat(parts, 1)

@@ -55,7 +55,8 @@ def check_config(cls, config, source: str) -> None:
     hints = typing.get_type_hints(cls.__init__)
     hints.pop("return", None)
     extra = sorted(set(config) - set(hints))
-    missing = sorted(set(hints) - set(config))
+    # Fields added after configs were published may be absent (they then take their default).
+    missing = sorted(set(hints) - set(config) - set(getattr(cls, "optional_config_fields", ())))
     if extra or missing:
         raise ValueError(
             f"{source}: config.json does not match {cls.__name__}: missing fields {missing}, unknown fields {extra}."

@@ -34,8 +34,9 @@ class ClassFilter:
     """
 
     def __init__(self, columns, *, model=None, pixels=None, classifier=None, preprocessor=None,
-                 sample_shape=None, feature_names=None):
+                 sample_shape=None, feature_names=None, dtypes=None):
         self.columns, self.model, self.pixels = columns, model, pixels
+        self.dtypes = dtypes
         self.classifier, self.preprocessor = classifier, preprocessor
         self.sample_shape, self.feature_names = sample_shape, feature_names
 
@@ -52,6 +53,8 @@ class ClassFilter:
             import pandas as pd
 
             rows = pd.DataFrame(rows, columns=self.feature_names)
+            if self.dtypes is not None:  # a mixed table's columns keep their own dtypes
+                rows = rows.astype(self.dtypes)
         proba = np.asarray(self.classifier.predict_proba(rows))
         return torch.as_tensor(proba[:, column], dtype=torch.float32)
 
@@ -71,7 +74,7 @@ class ClassFilter:
 
 
 def class_filter(classifier, filter_keep, classes, layout: ImageLayout | None, preprocessor, device,
-                 *, sample_shape=None, feature_names=None) -> ClassFilter | None:
+                 *, sample_shape=None, feature_names=None, dtypes=None) -> ClassFilter | None:
     """Check the sampler's ``filter_classifier`` and build its :class:`ClassFilter` (``None`` without one)."""
     if classifier is None:
         return None
@@ -93,7 +96,7 @@ def class_filter(classifier, filter_keep, classes, layout: ImageLayout | None, p
         what = "`filter_classifier='fer2013'`: the FER-2013 classifier's"
         return ClassFilter(match_classes(classes, list(CLASSES), what=what), model=model, pixels=pixels)
     return ClassFilter(classifier_columns(classifier, classes), classifier=classifier, preprocessor=preprocessor,
-                       sample_shape=sample_shape, feature_names=feature_names)
+                       sample_shape=sample_shape, feature_names=feature_names, dtypes=dtypes)
 
 
 def fer_input_map(value_range: tuple[float, float]) -> tuple[float, float]:

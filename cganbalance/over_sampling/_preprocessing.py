@@ -16,13 +16,17 @@ from numbers import Integral
 import numpy as np
 
 from .._utils.images import ImageLayout, from_unit, to_unit
+from ._tabular import check_mixed_table
 
 __all__ = ["ImagePreprocessor", "TablePreprocessor", "check_table", "image_layout"]
 
 
-def check_table(X) -> None:
+def check_table(X, categorical: np.ndarray | None = None) -> None:
     """Clear errors, naming the columns, for tables the networks cannot learn from as they are:
-    date/time columns, text or categorical columns, missing or infinite values.
+    date/time columns, missing or infinite values; with ``categorical`` (the mask of categorical
+    columns, for the ``"tabular"`` recipe) also ID-like text columns and non-numbers in a
+    continuous column (see :func:`~cganbalance.over_sampling._tabular.check_mixed_table`).
+    Without it, text and categorical columns are refused.
 
     ``X`` is a pandas DataFrame or a 2-D array (which is only checked for missing and infinite
     values when it is numeric). Nothing is modified.
@@ -37,12 +41,20 @@ def check_table(X) -> None:
                 f"Columns {dates} of X hold dates or durations, which CGANOverSampler cannot model. Convert them to "
                 "numbers (e.g. days since a reference date) or drop them."
             )
-        text = [n for n, k, d in zip(names, kinds, dtypes) if k in "OSUV" or str(d) in ("category", "string")]
+    if categorical is not None:
+        if dtypes is not None:
+            columns = [X.iloc[:, j].to_numpy() for j in range(X.shape[1])]
+        else:
+            values = np.asarray(X)
+            columns, names = [values[:, j] for j in range(values.shape[1])], [str(j) for j in range(values.shape[1])]
+        check_mixed_table(columns, names, categorical)
+        return
+    if dtypes is not None:
+        text = [n for n, k, d in zip(names, kinds, dtypes) if k in "OSUV" or str(d) in ("category", "string", "str")]
         if text:
             raise ValueError(
-                f"Columns {text} of X hold text or categories; CGANOverSampler models numeric columns only. Encode "
-                "them as numbers first (for example with sklearn.preprocessing.OneHotEncoder or OrdinalEncoder), "
-                "or drop them."
+                f"Columns {text} of X hold text or categories, which `preset='mlp'` cannot model. Use "
+                "preset='tabular' (what preset='auto' picks for them) or encode them as numbers first."
             )
         if all(k in "biu" for k in kinds):
             return  # whole numbers and booleans are always finite

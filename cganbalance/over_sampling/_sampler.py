@@ -28,6 +28,7 @@ from ._filtering import class_filter, generate_filtered
 from ._plan import check_output_size, top_up_plan
 from ._preprocessing import ImagePreprocessor, TablePreprocessor, check_table, image_layout
 from ._pretrained import pretrained_for
+from ._tabular import MixedTablePreprocessor, integer_like, table_categorical
 
 #: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
 _FITTED_NETWORKS = ("generator_", "discriminator_")
@@ -54,10 +55,22 @@ class CGANOverSampler(BaseOverSampler):
 
     {random_state}
 
-    preset : {{"auto", "default", "paper", "mlp"}}, default="auto"
-        Architecture and training recipe. ``"auto"`` uses ``"default"`` for images and
-        ``"mlp"`` for tabular rows. ``"paper"`` is the reference FER-2013 design (64×64,
-        exact layers); see :mod:`cganbalance.training.presets`.
+    preset : {{"auto", "default", "paper", "mlp", "tabular"}}, default="auto"
+        Architecture and training recipe. ``"auto"`` uses ``"default"`` for images,
+        ``"tabular"`` for tables with categorical columns and ``"mlp"`` for all-numeric tables.
+        ``"paper"`` is the reference FER-2013 design (64×64, exact layers); ``"tabular"`` can
+        also be asked for on an all-numeric table (its continuous columns are then
+        quantile-normalised instead of standardised); see :mod:`cganbalance.training.presets`.
+
+    categorical_features : "auto" or array-like, default="auto"
+        Which columns of a table are categorical, as for
+        :class:`~imblearn.over_sampling.SMOTENC`: column indices, column names (DataFrames) or
+        a boolean mask. ``"auto"``: a DataFrame's ``object``, ``string``, ``category`` and
+        ``bool`` columns; none for a NumPy array (a NumPy object array must name them).
+        Categorical columns are generated as categories seen in the data (one-hot blocks that
+        the generator makes exactly one-hot), never as numbers to round; output columns keep
+        their dtypes (a ``category`` column its categories and their order). Tables with
+        categorical columns train the ``"tabular"`` preset.
 
     image_shape : tuple of int, default=None
         Read each row of a 2-D ``X`` as an image of this shape: ``(H, W)``, ``(H, W, C)`` or
@@ -67,8 +80,9 @@ class CGANOverSampler(BaseOverSampler):
 
     epochs : int, default=None
         Training epochs. ``None`` uses the preset's budget (about 10,000 generator steps for
-        ``"default"``, 1,500 for ``"mlp"``, 300 epochs for ``"paper"``), unless ``max_time``
-        is given, in which case training runs for ``max_time`` seconds.
+        ``"default"``; for tables 1,500 (``"mlp"``) or 2,000 (``"tabular"``) steps but at most
+        60 epochs, so that small tables train briefly; 300 epochs for ``"paper"``), unless
+        ``max_time`` is given, in which case training runs for ``max_time`` seconds.
 
     max_time : float, default=None
         Wall-clock limit for training in seconds; training stops after the step that crosses it.
@@ -76,12 +90,15 @@ class CGANOverSampler(BaseOverSampler):
     batch_size : int, default=None
         Training batch size; ``None`` uses the preset's (64 for images, 128 for tabular).
 
-    filter_keep : float or None, default=0.5
+    filter_keep : float, None or "auto", default="auto"
         Fraction of generated candidates kept after ranking them by discriminator confidence
         (the reference paper's filtering step) and/or by ``filter_classifier``: ``1 /
         filter_keep`` candidates are drawn for every sample returned. ``None`` or ``1.0`` turns
-        filtering off. A pretrained generator used as it is has no discriminator, so only a
-        ``filter_classifier`` ranks its candidates.
+        filtering off. ``"auto"``: 0.5, but no filtering for the ``"tabular"`` preset without a
+        ``filter_classifier`` (on tables, keeping the rows the discriminator likes best skewed
+        the generated columns away from the real ones: see the tabular guide). A pretrained
+        generator used as it is has no discriminator, so only a ``filter_classifier`` ranks its
+        candidates.
 
     filter_classifier : "fer2013", classifier or None, default=None
         Also rank candidates by a classifier's probability of the intended class, so that
@@ -193,7 +210,7 @@ class CGANOverSampler(BaseOverSampler):
     device_ : torch.device
         The device training and sampling ran on.
 
-    preprocessor_ : ImagePreprocessor or TablePreprocessor
+    preprocessor_ : ImagePreprocessor, TablePreprocessor or MixedTablePreprocessor
         What maps ``X`` to the scaled samples the networks train on and generated samples back
         (``transform`` / ``inverse_transform``), fitted on ``X``.
 
@@ -214,12 +231,13 @@ class CGANOverSampler(BaseOverSampler):
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
-        "preset": [StrOptions({"auto", "default", "paper", "mlp"})],
+        "preset": [StrOptions({"auto", "default", "paper", "mlp", "tabular"})],
+        "categorical_features": ["array-like", StrOptions({"auto"})],
         "image_shape": [tuple, list, None],
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "filter_keep": [Interval(Real, 0, 1, closed="right"), None],
+        "filter_keep": [Interval(Real, 0, 1, closed="right"), None, StrOptions({"auto"})],
         "filter_classifier": [StrOptions({"fer2013"}), HasMethods(["predict_proba"]), None],
         "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None],
         "extra_synthetic": [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, None, closed="neither"), None],
@@ -241,11 +259,12 @@ class CGANOverSampler(BaseOverSampler):
         sampling_strategy="auto",
         random_state=None,
         preset="auto",
+        categorical_features="auto",
         image_shape=None,
         epochs=None,
         max_time=None,
         batch_size=None,
-        filter_keep=0.5,
+        filter_keep="auto",
         filter_classifier=None,
         max_synthetic_ratio=None,
         extra_synthetic=None,
@@ -263,6 +282,7 @@ class CGANOverSampler(BaseOverSampler):
         super().__init__(sampling_strategy=sampling_strategy)
         self.random_state = random_state
         self.preset = preset
+        self.categorical_features = categorical_features
         self.image_shape = image_shape
         self.epochs = epochs
         self.max_time = max_time
@@ -300,16 +320,29 @@ class CGANOverSampler(BaseOverSampler):
             X = X.reshape(len(X), -1)
         elif hasattr(X, "ndim") and getattr(X, "ndim", 2) > 4:
             raise ValueError(f"`X` must be 2-D rows or an N×H×W, N×H×W×C or N×C×H×W array. Got {X.ndim} dimensions.")
+        self._sample_shape = sample_shape
+        self._categorical = self._integer_columns = self._dtypes = None
+        if sample_shape is None and self.image_shape is None:
+            self._categorical = table_categorical(X, self.preset, self.categorical_features)
+        if self._categorical is not None:
+            return (*self._check_mixed_table(X, y), binarize_y)
         if sample_shape is None and self.image_shape is None:
             check_table(X)
         dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns keep their own dtypes on output
         X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype="numeric")
-        self._sample_shape = sample_shape
         if dtypes is not None and sample_shape is None:
             self._integer_columns = np.array([getattr(d, "kind", "f") in "iub" for d in dtypes])
-        else:
-            self._integer_columns = None
         return X, y, binarize_y
+
+    def _check_mixed_table(self, X, y):
+        """Check a mixed table column by column (errors name the column), then validate it as SMOTENC does."""
+        dtypes = getattr(X, "dtypes", None)
+        check_table(X, self._categorical)
+        X, y = validate_data(self, X=X, y=y, reset=True, accept_sparse=False, dtype=None, ensure_all_finite=False)
+        columns = [X[:, j] for j in range(X.shape[1])]
+        self._integer_columns = integer_like(columns, self._categorical, dtypes)
+        self._dtypes = dtypes
+        return X, y
 
     # -- the work ------------------------------------------------------------------------------
     def fit(self, X, y):
@@ -344,18 +377,31 @@ class CGANOverSampler(BaseOverSampler):
             raise ValueError("`resume=True` needs `checkpoint_dir`, the folder to resume from.")
         self.device_ = resolve_device(self.device)
         rng = make_rng(self.random_state)
-        preprocessor = ImagePreprocessor(layout.sample_shape) if layout is not None else TablePreprocessor(self._integer_columns)
+        if layout is not None:
+            preprocessor = ImagePreprocessor(layout.sample_shape)
+        elif self._categorical is not None:
+            preprocessor = MixedTablePreprocessor(self._categorical, self._integer_columns)
+        else:
+            preprocessor = TablePreprocessor(self._integer_columns)
         self.preprocessor_ = preprocessor.fit(X)
         data = self.preprocessor_.transform(X)
         self._class_filter = class_filter(
-            self.filter_classifier, self.filter_keep, self.classes_, layout, self.preprocessor_, self.device_,
+            self.filter_classifier, self._filter_keep(), self.classes_, layout, self.preprocessor_, self.device_,
             sample_shape=self._sample_shape, feature_names=getattr(self, "feature_names_in_", None),
+            dtypes=self._dtypes,
         )
         if self.generator is not None:
             self._use_pretrained(data, y_idx, rng)
         else:
             self._build_and_train(data, y_idx, rng, layout)
         return rng
+
+    def _filter_keep(self) -> float | None:
+        """``filter_keep`` with ``"auto"`` resolved: no filtering for the ``"tabular"`` recipe
+        (unless a ``filter_classifier`` asks for it), 0.5 otherwise."""
+        if self.filter_keep != "auto":
+            return self.filter_keep
+        return None if self._categorical is not None and self.filter_classifier is None else 0.5
 
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
@@ -382,6 +428,8 @@ class CGANOverSampler(BaseOverSampler):
 
     def _build_and_train(self, data, y_idx, rng, layout) -> None:
         preset = self.preset if self.preset != "auto" else ("default" if layout is not None else "mlp")
+        if self._categorical is not None:
+            preset = "tabular"
         overrides = dict(self.preset_params or {})
         if self.batch_size is not None:
             overrides.setdefault("train", {})
@@ -394,6 +442,7 @@ class CGANOverSampler(BaseOverSampler):
             value_range=list(self.preprocessor_.range_) if layout is not None else None,
             rng=rng,
             overrides=overrides,
+            blocks=getattr(self.preprocessor_, "blocks_", None),
         )
         self.preset_ = preset
         self._generator_labels = np.arange(len(self.classes_))
@@ -450,7 +499,7 @@ class CGANOverSampler(BaseOverSampler):
             int(self._generator_labels[cls_pos]),
             n,
             rng,
-            keep=self.filter_keep if (self.filter_keep is not None and can_rank) else 1.0,
+            keep=self._filter_keep() if (self._filter_keep() is not None and can_rank) else 1.0,
             latent_scale=check_latent_scale(self.latent_scale),  # may be set after fit
             scorer=scorer,
             device=self.device_,

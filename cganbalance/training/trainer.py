@@ -121,6 +121,8 @@ class CGANTrainer:
         fifth more time per step for the paper preset, for no measured gain.
         """
         fake = self.generator(self._noise(len(labels)), labels)
+        for _ in range(self.config.d_steps - 1):  # extra D updates first, each on fresh samples
+            self.discriminator_step(real, labels)
         logs = self.discriminator_step(real, labels, fake=fake.detach())
         logs.update(self.generator_step(labels, fake=fake))
         return logs
