@@ -26,6 +26,7 @@ def _train(args) -> int:
     from .hub import save_generator
     from .over_sampling import CGANOverSampler
     from .plots import loss_plot, sample_grid
+    from .training.distributed import is_main_process, torchrun_processes
     from .training.presets import train_config
 
     overrides = _train_overrides(args)
@@ -37,6 +38,8 @@ def _train(args) -> int:
     (out / "samples").mkdir(exist_ok=True)
 
     def grid(trainer):
+        if not trainer.is_main:  # in a distributed run, rank 0 writes
+            return
         g = trainer.sampling_generator
         g.set_class_names(fer2013.CLASSES)
         sample_grid(g, out / "samples" / f"epoch_{trainer.epoch:03d}.png", random_state=0, title=f"epoch {trainer.epoch}")
@@ -56,13 +59,18 @@ def _train(args) -> int:
         preset_params=overrides,
     )
     sampler.fit(images, labels)
+    if not is_main_process():
+        return 0
+    processes = torchrun_processes()
     g = sampler.generator_
     g.set_class_names(fer2013.CLASSES)
     command = "cganbalance " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
     card = (
         "## Training\n\n"
         f"- data: FER-2013 `{args.split}` split ({len(images):,} images, 48×48 grey), `{Path(args.data).name}`\n"
-        f"- preset: `{sampler.preset_}`; seed {args.seed}; device {sampler.device_}\n"
+        f"- preset: `{sampler.preset_}`; seed {args.seed}; device {sampler.device_}"
+        + (f" × {processes.world_size} processes (DDP)" if processes else "")
+        + "\n"
         f"- command: `{command}`\n"
     )
     if args.half:
@@ -184,7 +192,10 @@ def _add_train(sub) -> None:
     t.add_argument("--preset", default="default", choices=["default", "paper"])
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--max-time", type=float, default=None, help="training time limit in seconds")
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument(
+        "--batch-size", type=int, default=None,
+        help="samples per step in each process (under torchrun the global batch is N times this; default: the preset's)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")

@@ -1,7 +1,8 @@
 """Checkpoints: everything needed to resume training, in one safetensors file written atomically.
 
 Networks, weight average, optimiser states, the random state, epoch, step, history and the
-training settings. Never a pickle.
+training settings. Never a pickle. In a distributed run every process takes part (each one's own
+random stream is gathered) and the main process writes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .presets import TrainConfig
 
 __all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
@@ -44,6 +46,10 @@ def _state_tensors(trainer) -> tuple[dict[str, torch.Tensor], dict]:
             for k, v in pstate.items():
                 tensors[f"{prefix}.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     tensors["rng"] = trainer.rng.get_state()
+    if trainer.rank_rng is not trainer.rng and distributed.dist.is_initialized():  # a distributed fit
+        states = distributed.gather_rng_states(trainer.rank_rng)
+        tensors.update({f"rank_rng.{r}": state for r, state in enumerate(states)})
+        meta["world_size"] = len(states)
     return tensors, meta
 
 
@@ -59,8 +65,10 @@ def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors, meta = _state_tensors(trainer)
+    if not trainer.is_main:
+        return directory / CHECKPOINT_NAME
+    directory.mkdir(parents=True, exist_ok=True)
     if half:
         tensors = {k: _half(k, v) for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
@@ -106,6 +114,11 @@ def load_checkpoint(trainer, directory: str | os.PathLike):
                 state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(trainer.device) if parts[2] != "step" else v
         opt.load_state_dict(state)
     trainer.rng.set_state(tensors["rng"])
+    # Each process's own stream: restored when as many processes resume (else derived afresh).
+    states = [tensors[f"rank_rng.{r}"] for r in range(int(meta.get("world_size", 0)))]
+    trainer._rank_rng_states = states or None
+    if trainer.processes is not None and trainer.rank_rng is not trainer.rng and len(states) == trainer.processes.world_size:
+        trainer.rank_rng.set_state(states[trainer.processes.rank])
     # Settings a checkpoint does not record are ones added since it was written: it used their defaults.
     stored = {**json.loads(json.dumps(TrainConfig().to_dict())), **meta.get("config", {})}
     changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(trainer.config.to_dict())).items() if stored[k] != v}

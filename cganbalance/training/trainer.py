@@ -12,6 +12,7 @@ import copy
 import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 
 from ..nets import Discriminator, Generator, SeededDropout
 from .augment import diff_augment
-from .batches import class_sampling_weights, epoch_order
+from . import distributed
+from .batches import class_sampling_weights, epoch_order, shard
 from .callbacks import Callback, Checkpoint, DivergenceCheck, EpochEnd, ProgressBar, TrainingDivergedError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .presets import TrainConfig
@@ -51,6 +53,11 @@ class CGANTrainer:
     device : torch.device
     rng : torch.Generator
         The only source of randomness (on the CPU; noise is moved to ``device``).
+
+    Under ``torchrun`` with more than one process, :meth:`fit` trains with DistributedDataParallel
+    (see :mod:`cganbalance.training.distributed`): ``config.batch_size`` is then the batch of each
+    process, an unnumbered CUDA ``device`` means the process's local GPU, and only the main
+    process (:attr:`is_main`) writes checkpoints.
     """
 
     def __init__(
@@ -72,14 +79,18 @@ class CGANTrainer:
                 f"`augment` ({config.augment!r}) works on images only; this generator makes "
                 f"{generator.arch!r} rows. Leave `augment` at None for tabular data."
             )
+        self.processes = distributed.torchrun_processes()
+        device = distributed.process_device(device, self.processes)
         self.config = config
         self.device = device
         self.rng = rng
+        # Per-sample draws (augmentation, dropout masks): the shared `rng` in one process, a stream of
+        # each process's own in a distributed run (set when fit starts).
+        self.rank_rng = rng
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
-        for m in self.discriminator.modules():
-            if isinstance(m, SeededDropout):
-                m.rng = rng if device.type == "cpu" else None
+        self._g, self._d = self.generator, self.discriminator  # what the steps call: DDP-wrapped in a distributed fit
+        self._set_dropout_rng()
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=tuple(config.betas))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=tuple(config.betas))
         self.ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
@@ -91,13 +102,27 @@ class CGANTrainer:
         self.last_epoch = False  # set before callbacks hear of an epoch's end: whether training stops after it
 
     @property
+    def is_main(self) -> bool:
+        """Whether this process writes outputs: always in one process, rank 0's in a distributed run."""
+        return self.processes is None or self.processes.is_main
+
+    def _set_dropout_rng(self) -> None:
+        for m in self.discriminator.modules():
+            if isinstance(m, SeededDropout):
+                m.rng = self.rank_rng if self.device.type == "cpu" else None
+
+    @property
     def sampling_generator(self) -> Generator:
         """The network to sample from: the EMA copy when there is one."""
         return self.ema if self.ema is not None else self.generator
 
     # -- one step each -------------------------------------------------------------------------
     def _noise(self, n: int) -> torch.Tensor:
-        return self.generator.noise(n, self.rng).to(self.device)
+        if self.processes is None:
+            return self.generator.noise(n, self.rng).to(self.device)
+        # The global batch's noise, from the shared stream; this process's rows match its shard's.
+        p = self.processes
+        return self.generator.noise(n * p.world_size, self.rng)[p.rank :: p.world_size].to(self.device)
 
     def _real_input(self, x: torch.Tensor) -> torch.Tensor:
         """Real images resized to the size the networks work at (the paper's 64×64)."""
@@ -120,7 +145,7 @@ class CGANTrainer:
         recipe does): a second forward pass of G for the generator update would cost about a
         fifth more time per step for the paper preset, for no measured gain.
         """
-        fake = self.generator(self._noise(len(labels)), labels)
+        fake = self._g(self._noise(len(labels)), labels)
         logs = self.discriminator_step(real, labels, fake=fake.detach())
         logs.update(self.generator_step(labels, fake=fake))
         return logs
@@ -135,10 +160,10 @@ class CGANTrainer:
                 fake = self.generator(self._noise(len(labels)), labels)
         fake = fake.detach()
         if self.config.augment:
-            real = diff_augment(real, self.config.augment, self.rng)
-            fake = diff_augment(fake, self.config.augment, self.rng)
-        real_logit, real_cls = self.discriminator(real, labels)
-        fake_logit, _ = self.discriminator(fake, labels)
+            real = diff_augment(real, self.config.augment, self.rank_rng)
+            fake = diff_augment(fake, self.config.augment, self.rank_rng)
+        real_logit, real_cls = self._d(real, labels)
+        fake_logit, _ = self._d(fake, labels)
         loss = self._adversarial_loss(real_logit, True) + self._adversarial_loss(fake_logit, False)
         if real_cls is not None:
             loss = loss + self.config.aux_weight * F.cross_entropy(real_cls, labels)
@@ -157,9 +182,10 @@ class CGANTrainer:
         ``fake``: G's samples of ``labels``, still attached to G's graph; drawn when not given.
         """
         if fake is None:
-            fake = self.generator(self._noise(len(labels)), labels)
+            fake = self._g(self._noise(len(labels)), labels)
         if self.config.augment:
-            fake = diff_augment(fake, self.config.augment, self.rng)
+            fake = diff_augment(fake, self.config.augment, self.rank_rng)
+        # D itself, not its DDP wrapper: its gradients from this loss are discarded, so not averaged.
         logit, cls = self.discriminator(fake, labels)
         loss = self._adversarial_loss(logit, True, for_generator=True)
         if cls is not None:
@@ -223,7 +249,7 @@ class CGANTrainer:
             raise ValueError("`on_divergence='rollback'` needs `checkpoint_dir` to roll back to.")
         if epochs is None and max_time is None:
             raise ValueError("Give `epochs`, `max_time` or both: training needs a budget.")
-        listeners = [DivergenceCheck(), ProgressBar(verbose)]
+        listeners = [DivergenceCheck(), ProgressBar(verbose and self.is_main)]
         listeners += [EpochEnd(f) for f in ([on_epoch_end] if on_epoch_end else [])]
         for c in callbacks:
             if not (isinstance(c, Callback) or callable(c)):
@@ -234,8 +260,13 @@ class CGANTrainer:
         listeners += [c if isinstance(c, Callback) else EpochEnd(c) for c in callbacks]
         if checkpoint_dir is not None:
             listeners.append(Checkpoint(checkpoint_dir, checkpoint_every, rollback=on_divergence == "rollback"))
-        batch_size = min(self.config.batch_size, len(X))
-        steps_per_epoch = math.ceil(len(X) / batch_size)
+        with self._distributed():
+            self._loop(X, y, epochs, max_time, listeners)
+        return self
+
+    def _loop(self, X, y, epochs, max_time, listeners) -> None:
+        batch_size = min(self.config.batch_size, self._shard_size(len(X)))
+        steps_per_epoch = math.ceil(self._shard_size(len(X)) / batch_size)
         deadline = None if max_time is None else time.perf_counter() + max_time
         weights = class_sampling_weights(y, self.config.real_sampling)
         self._notify(listeners, "on_train_begin", (epochs - self.epoch) * steps_per_epoch if epochs is not None else None)
@@ -252,7 +283,33 @@ class CGANTrainer:
             self._notify(listeners, "on_train_end")
             self.generator.eval()
             self.discriminator.eval()
-        return self
+
+    def _shard_size(self, n: int) -> int:
+        """Samples of an epoch this process trains on."""
+        return n if self.processes is None else math.ceil(n / self.processes.world_size)
+
+    @contextmanager
+    def _distributed(self):
+        """In a distributed run: the process group, shared randomness and DDP for the time of :meth:`fit`."""
+        if self.processes is None:
+            yield
+            return
+        p = self.processes
+        made_group = distributed.init_process_group(self.device)
+        try:
+            distributed.agree_on_rng(self.rng)
+            states = getattr(self, "_rank_rng_states", None)
+            self.rank_rng = distributed.rank_rng(self.rng, p.rank)
+            if states is not None and len(states) == p.world_size:  # resumed with as many processes
+                self.rank_rng.set_state(states[p.rank])
+            self._set_dropout_rng()
+            self._g = distributed.wrap(self.generator, self.device)
+            self._d = distributed.wrap(self.discriminator, self.device)
+            yield
+        finally:
+            self._g, self._d = distributed.unwrap(self._g), distributed.unwrap(self._d)
+            if made_group:
+                distributed.destroy_process_group()
 
     def train_epoch(self, X, y, weights, batch_size: int, deadline: float | None, listeners=()) -> bool:
         """One pass over the data in batches (stopping early at ``deadline``); appends the epoch's
@@ -260,24 +317,28 @@ class CGANTrainer:
         self.generator.train()
         self.discriminator.train()
         order = epoch_order(y, weights, self.rng)
+        if self.processes is not None:
+            order = shard(order, self.processes.rank, self.processes.world_size)
         sums: dict[str, float] = {}
         start, steps, out_of_time = time.perf_counter(), 0, False
         for idx in order.split(batch_size):
             if len(idx) < 2 and steps:  # a batch of one breaks BatchNorm
                 continue
             logs = self.train_step(self._real_input(X[idx].to(self.device, non_blocking=True)), y[idx].to(self.device))
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            if self.processes is not None:  # the same logs and decisions in every process
+                logs, out_of_time = distributed.average_logs(logs, out_of_time, self.device)
             self.step += 1
             steps += 1
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             self._notify(listeners, "on_step_end", logs)
-            if deadline is not None and time.perf_counter() >= deadline:
-                out_of_time = True
+            if out_of_time:
                 break
         self.epoch += 1
         record = {"epoch": self.epoch, "steps": steps, **{k: v / max(steps, 1) for k, v in sums.items()}}
         record["seconds"] = time.perf_counter() - start
-        record["complete"] = steps == math.ceil(len(X) / batch_size)
+        record["complete"] = steps == math.ceil(len(order) / batch_size)
         self.history.append(record)
         return out_of_time
 
