@@ -19,6 +19,8 @@ __all__ = ["main"]
 
 # presets.REAL_SAMPLING, spelled out so that `--help` does not import torch (a test checks they agree).
 _REAL_SAMPLING = ("uniform", "sqrt", "balanced")
+# fast.PRECISIONS, likewise.
+_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def _train(args) -> int:
@@ -120,6 +122,12 @@ def _train_overrides(args) -> dict | None:
         train["aux_weight_g"] = args.aux_weight_g
     if args.augment is not None:
         train["augment"] = None if args.augment == "none" else args.augment
+    if args.precision is not None:
+        train["precision"] = args.precision
+    if args.channels_last:
+        train["channels_last"] = True
+    if args.compile:
+        train["compile"] = True
     return {"train": train} if train else None
 
 
@@ -251,6 +259,14 @@ def _add_train(sub) -> None:
         default=None,
         help="DiffAugment policy for the discriminator, e.g. translation,cutout (default: the preset's, none)",
     )
+    t.add_argument(
+        "--precision",
+        default=None,
+        choices=_PRECISIONS,
+        help="auto: mixed precision on CUDA (bf16, or fp16 with a gradient scaler on older GPUs), fp32 elsewhere (default)",
+    )
+    t.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU; unmeasured, opt-in)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the networks (unmeasured, opt-in)")
     t.add_argument("--half", action="store_true", help="save the weights as float16")
     t.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)

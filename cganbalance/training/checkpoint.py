@@ -46,6 +46,7 @@ def _state_tensors(trainer) -> tuple[dict[str, torch.Tensor], dict]:
             for k, v in pstate.items():
                 tensors[f"{prefix}.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     tensors["rng"] = trainer.rng.get_state()
+    meta["grad_scalers"] = {k: scaler.state_dict() for k, scaler in trainer.precision.scalers.items()}
     if trainer.rank_rng is not trainer.rng and distributed.dist.is_initialized():  # a distributed fit
         states = distributed.gather_rng_states(trainer.rank_rng)
         tensors.update({f"rank_rng.{r}": state for r, state in enumerate(states)})
@@ -114,6 +115,9 @@ def load_checkpoint(trainer, directory: str | os.PathLike):
                 state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(trainer.device) if parts[2] != "step" else v
         opt.load_state_dict(state)
     trainer.rng.set_state(tensors["rng"])
+    for k, state in meta.get("grad_scalers", {}).items():  # fp16 training's loss scales
+        if k in trainer.precision.scalers:
+            trainer.precision.scalers[k].load_state_dict(state)
     # Each process's own stream: restored when as many processes resume (else derived afresh).
     states = [tensors[f"rank_rng.{r}"] for r in range(int(meta.get("world_size", 0)))]
     trainer._rank_rng_states = states or None

@@ -28,6 +28,7 @@ from typing import Sequence
 import torch
 
 from ..nets import Discriminator, Generator, init_weights
+from .fast import PRECISIONS
 
 __all__ = ["PRESETS", "TrainConfig", "build_networks", "discriminator_for", "train_config"]
 
@@ -60,6 +61,11 @@ class TrainConfig:
     # Differentiable augmentation (DiffAugment, Zhao et al. 2020) of real and generated images
     # before the discriminator, e.g. "translation,cutout"; None for none. Images only.
     augment: str | None = None
+    # The GPU fast path (cganbalance.training.fast): "auto" mixed precision is bf16 (or fp16 with a
+    # gradient scaler) on CUDA and fp32 elsewhere; channels_last and torch.compile are opt-in.
+    precision: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self):
         for name in ("aux_weight", "aux_weight_g"):
@@ -69,6 +75,11 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"`{name}` must be a finite number >= 0. Got {value!r} instead.")
             setattr(self, name, float(value))  # plain floats: the config is stored as JSON
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Got {self.precision!r} instead.")
+        for name in ("channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be True or False. Got {getattr(self, name)!r} instead.")
         if self.real_sampling not in REAL_SAMPLING:
             raise ValueError(
                 f"`real_sampling` must be one of {list(REAL_SAMPLING)}. Got {self.real_sampling!r} instead."
