@@ -47,6 +47,11 @@ def discriminator_confidence(discriminator: Discriminator, x: torch.Tensor, labe
 class CGANTrainer:
     """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
 
+    Under ``torchrun`` with more than one process, :meth:`fit` trains with DistributedDataParallel
+    (see :mod:`cganbalance.training.distributed`): ``config.batch_size`` is then the batch of each
+    process, an unnumbered CUDA ``device`` means the process's local GPU, and only the main
+    process (:attr:`is_main`) writes checkpoints.
+
     Parameters
     ----------
     generator, discriminator : Generator, Discriminator
@@ -54,11 +59,6 @@ class CGANTrainer:
     device : torch.device
     rng : torch.Generator
         The only source of randomness (on the CPU; noise is moved to ``device``).
-
-    Under ``torchrun`` with more than one process, :meth:`fit` trains with DistributedDataParallel
-    (see :mod:`cganbalance.training.distributed`): ``config.batch_size`` is then the batch of each
-    process, an unnumbered CUDA ``device`` means the process's local GPU, and only the main
-    process (:attr:`is_main`) writes checkpoints.
     """
 
     def __init__(
