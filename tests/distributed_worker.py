@@ -21,7 +21,8 @@ import torch
 from cganbalance.training import Callback, CGANTrainer, make_rng
 from cganbalance.training.presets import build_networks
 
-TINY = {"generator": {"latent_dim": 8, "widths": [16, 8, 8, 4]}, "discriminator": {"widths": [8, 8, 8]}}
+# Dropout and augmentation draw from each process's own stream: the weights must stay identical all the same.
+TINY = {"generator": {"latent_dim": 8, "widths": [16, 8, 8, 4]}, "discriminator": {"widths": [8, 8, 8], "dropout": 0.3}}
 
 
 def digest(trainer) -> str:

@@ -23,6 +23,7 @@ before. During :meth:`~cganbalance.training.CGANTrainer.fit` the trainer
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -93,7 +94,7 @@ def init_process_group(device: torch.device) -> bool:
         return False
     if device.type == "cuda":
         torch.cuda.set_device(device)
-        dist.init_process_group("nccl", device_id=device)
+        dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
     return True
@@ -131,6 +132,32 @@ def average_logs(logs: dict, flag: bool, device: torch.device) -> tuple[dict, bo
     dist.all_reduce(values)
     values = (values / dist.get_world_size()).tolist()
     return dict(zip(logs, values[:-1])), values[-1] > 0
+
+
+@contextmanager
+def session(trainer):
+    """``trainer`` set up for a distributed fit, and back as it was afterwards.
+
+    The process group (unless one exists; destroyed at the end if this made it), rank 0's shared
+    random stream in every process, each process's own stream (restored from a checkpoint of as
+    many processes, else derived from the shared one), and the networks in DDP with synced batch norm.
+    """
+    p = trainer.processes
+    made_group = init_process_group(trainer.device)
+    try:
+        agree_on_rng(trainer.rng)
+        states = getattr(trainer, "_rank_rng_states", None)
+        trainer.rank_rng = rank_rng(trainer.rng, p.rank)
+        if states is not None and len(states) == p.world_size:
+            trainer.rank_rng.set_state(states[p.rank])
+        trainer._set_dropout_rng()
+        trainer._g = wrap(trainer.generator, trainer.device)
+        trainer._d = wrap(trainer.discriminator, trainer.device)
+        yield
+    finally:
+        trainer._g, trainer._d = unwrap(trainer._g), unwrap(trainer._d)
+        if made_group:
+            destroy_process_group()
 
 
 def wrap(module: nn.Module, device: torch.device) -> nn.Module:

@@ -12,11 +12,11 @@ and compilation.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 
-__all__ = ["BatchFeeder", "PRECISIONS", "autocast_dtype"]
+__all__ = ["BatchFeeder", "PRECISIONS", "autocast_dtype", "compiled"]
 
 #: Values of ``TrainConfig.precision``.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -64,6 +64,21 @@ class Precision:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+
+
+@contextmanager
+def compiled(trainer):
+    """With ``trainer.config.compile``, the networks its steps call compiled by ``torch.compile``
+    (after any DDP wrapping) for the time of the block."""
+    if not trainer.config.compile:
+        yield
+        return
+    plain = trainer._g, trainer._d, trainer._d_local
+    trainer._g, trainer._d, trainer._d_local = (torch.compile(m) for m in plain)
+    try:
+        yield
+    finally:
+        trainer._g, trainer._d, trainer._d_local = plain
 
 
 class BatchFeeder:

@@ -12,7 +12,7 @@ import copy
 import math
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,7 +25,7 @@ from . import distributed
 from .batches import class_sampling_weights, epoch_order, shard
 from .callbacks import Callback, Checkpoint, DivergenceCheck, EpochEnd, ProgressBar, TrainingDivergedError
 from .checkpoint import load_checkpoint, save_checkpoint
-from .fast import BatchFeeder, Precision, autocast_dtype
+from .fast import BatchFeeder, Precision, autocast_dtype, compiled
 from .presets import TrainConfig
 
 __all__ = ["CGANTrainer", "discriminator_confidence"]
@@ -298,41 +298,10 @@ class CGANTrainer:
 
     @contextmanager
     def _distributed(self):
-        """In a distributed run: the process group, shared randomness and DDP for the time of :meth:`fit`."""
-        if self.processes is None:
-            with self._compiled():
-                yield
-            return
-        p = self.processes
-        made_group = distributed.init_process_group(self.device)
-        try:
-            distributed.agree_on_rng(self.rng)
-            states = getattr(self, "_rank_rng_states", None)
-            self.rank_rng = distributed.rank_rng(self.rng, p.rank)
-            if states is not None and len(states) == p.world_size:  # resumed with as many processes
-                self.rank_rng.set_state(states[p.rank])
-            self._set_dropout_rng()
-            self._g = distributed.wrap(self.generator, self.device)
-            self._d = distributed.wrap(self.discriminator, self.device)
-            with self._compiled():
-                yield
-        finally:
-            self._g, self._d = distributed.unwrap(self._g), distributed.unwrap(self._d)
-            if made_group:
-                distributed.destroy_process_group()
-
-    @contextmanager
-    def _compiled(self):
-        """With ``config.compile``, the networks the steps call compiled by ``torch.compile`` for the fit."""
-        if not self.config.compile:
+        """For the time of :meth:`fit`: in a distributed run the process group, shared randomness and
+        DDP (:func:`~cganbalance.training.distributed.session`); with ``config.compile``, compiled networks."""
+        with distributed.session(self) if self.processes is not None else nullcontext(), compiled(self):
             yield
-            return
-        plain = self._g, self._d, self._d_local
-        self._g, self._d, self._d_local = (torch.compile(m) for m in plain)
-        try:
-            yield
-        finally:
-            self._g, self._d, self._d_local = plain
 
     def train_epoch(self, X, y, weights, batch_size: int, deadline: float | None, listeners=(), feed=None) -> bool:
         """One pass over the data in batches (stopping early at ``deadline``); appends the epoch's
