@@ -168,3 +168,15 @@ def test_cli_two_processes_resume_after_sigkill_matches_uninterrupted(tiny_npz, 
     assert full_weights.keys() == resumed.keys()
     for k in full_weights:
         assert torch.equal(full_weights[k], resumed[k]), k
+
+
+@pytest.mark.slow
+def test_scaling_benchmark_runs_on_a_tiny_config(tmp_path):
+    out = tmp_path / "scaling.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "ddp_scaling.py"), "--n", "32", "--batch-size", "8", "--json", str(out)]
+    run = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, timeout=TIMEOUT)
+    assert run.returncode == 0, run.stderr.decode()[-3000:]
+    result = json.loads(out.read_text())
+    assert [r["processes"] for r in result["runs"]] == [1, 2]
+    assert [r["steps"] for r in result["runs"]] == [4, 4]  # the same global batch: as many steps
+    assert result["ratio"] > 0
