@@ -4,7 +4,9 @@
         --batch-size 4 --epochs 2 [--augment translation,cutout]
 
 Each process writes ``OUT/rank{RANK}.json``: a SHA-256 of its generator, discriminator and weight
-average after every step, and its history; and ``OUT/rank{RANK}.safetensors``: its final weights and samples of a fixed noise batch.
+average after every step, its history, and the final SHA-256 of a run stopped after one epoch
+(with a checkpoint) and resumed by a new trainer; and ``OUT/rank{RANK}.safetensors``: its final
+weights and samples of a fixed noise batch.
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ class Digests(Callback):
         self.digests.append(digest(trainer))
 
 
+def _trainer(args) -> CGANTrainer:
+    rng = make_rng(0)
+    overrides = {**TINY, "train": {"batch_size": args.batch_size, "augment": args.augment}}
+    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], rng=rng, overrides=overrides)
+    return CGANTrainer(g, d, config, torch.device("cpu"), rng)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -54,16 +63,16 @@ def main(argv=None) -> None:
     data = np.random.RandomState(0)
     y = torch.from_numpy(np.arange(40) % 3)
     X = torch.from_numpy(data.uniform(-1, 1, size=(40, 1, 16, 16)).astype(np.float32))
-    rng = make_rng(0)
-    overrides = {**TINY, "train": {"batch_size": args.batch_size, "augment": args.augment}}
-    g, d, config = build_networks("default", n_classes=3, data_shape=[1, 16, 16], rng=rng, overrides=overrides)
-    trainer = CGANTrainer(g, d, config, torch.device("cpu"), rng)
     digests = Digests()
-    trainer.fit(X, y, epochs=args.epochs, callbacks=[digests])
+    trainer = _trainer(args).fit(X, y, epochs=args.epochs, callbacks=[digests])
     rank = os.environ.get("RANK", "0")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"rank{rank}.json").write_text(json.dumps({"digests": digests.digests, "history": trainer.history}))
+    # Interrupted after one epoch, resumed by a new trainer (a new process group too).
+    _trainer(args).fit(X, y, epochs=1, checkpoint_dir=out / "checkpoint")
+    resumed = _trainer(args).load_checkpoint(out / "checkpoint").fit(X, y, epochs=args.epochs)
+    record = {"digests": digests.digests, "history": trainer.history, "resumed": digest(resumed)}
+    (out / f"rank{rank}.json").write_text(json.dumps(record))
     from safetensors.torch import save_file
 
     weights = {f"{k}.{n}": t.detach().cpu().contiguous() for k, net in (("g", trainer.generator), ("ema", trainer.ema))

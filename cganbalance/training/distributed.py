@@ -6,8 +6,9 @@ When they say there is more than one process, :class:`~cganbalance.training.CGAN
 trains with DistributedDataParallel; with one process (or none of them set) it trains exactly as
 before. During :meth:`~cganbalance.training.CGANTrainer.fit` the trainer
 
-- initialises the process group if nobody has (NCCL on CUDA, gloo otherwise) and destroys it
-  at the end;
+- initialises the process group if nobody has (NCCL on CUDA, gloo otherwise), for the rest of
+  the process: it is destroyed when the process exits (a later ``fit`` in the same process uses
+  it again; initialising a group a second time in a process launched by torchrun can hang);
 - makes every process agree on the shared random stream (rank 0's): the epoch's order of
   samples and the generator's noise are drawn from it, for the whole global batch, and each
   process takes its own rows (so a run on N processes with ``batch_size`` b computes the steps
@@ -22,6 +23,7 @@ before. During :meth:`~cganbalance.training.CGANTrainer.fit` the trainer
 
 from __future__ import annotations
 
+import atexit
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,21 +90,19 @@ def process_device(device: torch.device, processes: Processes | None) -> torch.d
     return device
 
 
-def init_process_group(device: torch.device) -> bool:
-    """Initialise the default process group unless one exists; returns whether this call made it."""
-    if dist.is_initialized():
-        return False
+def init_process_group(device: torch.device) -> None:
+    """Initialise the default process group unless one exists; it is destroyed when the process exits."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
-        dist.init_process_group("nccl")
-    else:
-        dist.init_process_group("gloo")
-    return True
+    if dist.is_initialized():
+        return
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    atexit.register(_destroy_process_group)
 
 
-def destroy_process_group() -> None:
-    """Destroy the default process group (the one :func:`init_process_group` made)."""
-    dist.destroy_process_group()
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def agree_on_rng(rng: torch.Generator) -> None:
@@ -138,12 +138,12 @@ def average_logs(logs: dict, flag: bool, device: torch.device) -> tuple[dict, bo
 def session(trainer):
     """``trainer`` set up for a distributed fit, and back as it was afterwards.
 
-    The process group (unless one exists; destroyed at the end if this made it), rank 0's shared
+    The process group (unless one exists), rank 0's shared
     random stream in every process, each process's own stream (restored from a checkpoint of as
     many processes, else derived from the shared one), and the networks in DDP with synced batch norm.
     """
     p = trainer.processes
-    made_group = init_process_group(trainer.device)
+    init_process_group(trainer.device)
     try:
         agree_on_rng(trainer.rng)
         states = getattr(trainer, "_rank_rng_states", None)
@@ -156,8 +156,6 @@ def session(trainer):
         yield
     finally:
         trainer._g, trainer._d = unwrap(trainer._g), unwrap(trainer._d)
-        if made_group:
-            destroy_process_group()
 
 
 def wrap(module: nn.Module, device: torch.device) -> nn.Module:
