@@ -63,15 +63,19 @@ def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False
     moments as bfloat16 (float16 would flush their small values to zero, and a zero
     second moment turns into a huge step). Loading casts everything back to float32.
     """
-    from safetensors.torch import save_file
-
     directory = Path(directory)
     tensors, meta = _state_tensors(trainer)
-    if not trainer.is_main:
-        return directory / CHECKPOINT_NAME
+    if trainer.is_main:
+        _write(tensors if not half else {k: _half(k, v) for k, v in tensors.items()}, meta, directory)
+    if "world_size" in meta:  # a distributed run: the file exists for every process once this returns
+        distributed.dist.barrier()
+    return directory / CHECKPOINT_NAME
+
+
+def _write(tensors: dict, meta: dict, directory: Path) -> None:
+    from safetensors.torch import save_file
+
     directory.mkdir(parents=True, exist_ok=True)
-    if half:
-        tensors = {k: _half(k, v) for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
     os.close(fd)
     try:
@@ -80,7 +84,6 @@ def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return directory / CHECKPOINT_NAME
 
 
 def load_checkpoint(trainer, directory: str | os.PathLike):
