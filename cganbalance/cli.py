@@ -19,26 +19,32 @@ __all__ = ["main"]
 
 # presets.REAL_SAMPLING, spelled out so that `--help` does not import torch (a test checks they agree).
 _REAL_SAMPLING = ("uniform", "sqrt", "balanced")
+# fast.PRECISIONS, likewise.
+_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def _train(args) -> int:
-    from . import fer2013
     from .hub import save_generator
     from .over_sampling import CGANOverSampler
     from .plots import loss_plot, sample_grid
+    from .readers import load_labelled_images
+    from .training.distributed import is_main_process, torchrun_processes
     from .training.presets import train_config
 
     overrides = _train_overrides(args)
     if overrides:
         train_config(overrides["train"])  # bad values are reported before the data is read
-    images, labels = fer2013.load(args.data, split=args.split)
+    images, labels, classes = _present_classes(*load_labelled_images(args.data, split=args.split))
+    _check_image_size(images, args.preset)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
 
     def grid(trainer):
+        if not trainer.is_main:  # in a distributed run, rank 0 writes
+            return
         g = trainer.sampling_generator
-        g.set_class_names(fer2013.CLASSES)
+        g.set_class_names(classes)
         sample_grid(g, out / "samples" / f"epoch_{trainer.epoch:03d}.png", random_state=0, title=f"epoch {trainer.epoch}")
         (out / "history.json").write_text(json.dumps(trainer.history, indent=1))
 
@@ -56,13 +62,19 @@ def _train(args) -> int:
         preset_params=overrides,
     )
     sampler.fit(images, labels)
+    if not is_main_process():
+        return 0
+    processes = torchrun_processes()
     g = sampler.generator_
-    g.set_class_names(fer2013.CLASSES)
+    g.set_class_names(classes)
     command = "cganbalance " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
     card = (
         "## Training\n\n"
-        f"- data: FER-2013 `{args.split}` split ({len(images):,} images, 48×48 grey), `{Path(args.data).name}`\n"
-        f"- preset: `{sampler.preset_}`; seed {args.seed}; device {sampler.device_}\n"
+        f"- data: `{Path(args.data).name}`, `{args.split}` split ({len(images):,} images, {_describe(images)}, "
+        f"{len(classes)} classes)\n"
+        f"- preset: `{sampler.preset_}`; seed {args.seed}; device {sampler.device_}"
+        + (f" × {processes.world_size} processes (DDP)" if processes else "")
+        + "\n"
         f"- command: `{command}`\n"
     )
     if args.half:
@@ -74,6 +86,34 @@ def _train(args) -> int:
     return 0
 
 
+def _present_classes(images, labels, classes):
+    """The data with only the classes that have images (labels renumbered in the same order)."""
+    import numpy as np
+
+    present = np.unique(labels)
+    if len(present) == len(classes):
+        return images, labels, list(classes)
+    return images, np.searchsorted(present, labels), [classes[i] for i in present]
+
+
+#: Largest image side `cganbalance train` accepts for the default preset (its dense layer grows with the area).
+MAX_IMAGE_SIDE = 128
+
+
+def _check_image_size(images, preset: str) -> None:
+    side = max(images.shape[1:3])
+    if preset == "default" and side > MAX_IMAGE_SIDE:
+        raise ValueError(
+            f"The default preset trains images of 8 to {MAX_IMAGE_SIDE} pixels a side. Got {images.shape[2]}×"
+            f"{images.shape[1]} images; resize them, or use --preset paper (which trains at 64×64)."
+        )
+
+
+def _describe(images) -> str:
+    channels = "grey" if images.ndim == 3 else {3: "RGB", 4: "RGBA"}.get(images.shape[3], f"{images.shape[3]} channels")
+    return f"{images.shape[2]}×{images.shape[1]} {channels}"
+
+
 def _train_overrides(args) -> dict | None:
     train = {}
     if args.real_sampling is not None:
@@ -82,6 +122,12 @@ def _train_overrides(args) -> dict | None:
         train["aux_weight_g"] = args.aux_weight_g
     if args.augment is not None:
         train["augment"] = None if args.augment == "none" else args.augment
+    if args.precision is not None:
+        train["precision"] = args.precision
+    if args.channels_last:
+        train["channels_last"] = True
+    if args.compile:
+        train["compile"] = True
     return {"train": train} if train else None
 
 
@@ -177,14 +223,22 @@ def _positive_int(text: str) -> int:
 
 
 def _add_train(sub) -> None:
-    t = sub.add_parser("train", help="train a FER-2013 generator")
-    t.add_argument("data", help="FER-2013 source: fer2013.csv, icml_face_data.csv, train.csv, a Kaggle image folder or an .npz")
-    t.add_argument("--split", default="train", help="split to train on: train, public_test, private_test, or test (both test splits) (default: train)")
+    t = sub.add_parser("train", help="train a generator on labelled images (FER-2013 or any)")
+    t.add_argument(
+        "data",
+        help="labelled images: a FER-2013 source (fer2013.csv, icml_face_data.csv, train.csv, a Kaggle image folder), "
+        "a folder of class folders, an .npz with images and labels (and optional classes), or a Hugging Face "
+        "dataset folder or repo id",
+    )
+    t.add_argument("--split", default="train", help="split to train on: FER-2013 train, public_test, private_test or test (both test splits); for other folders train/ or test/, for Hugging Face datasets the split of that name (default: train)")
     t.add_argument("--out", required=True, help="output folder (generator/, checkpoints/, samples/, losses.png)")
     t.add_argument("--preset", default="default", choices=["default", "paper"])
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--max-time", type=float, default=None, help="training time limit in seconds")
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument(
+        "--batch-size", type=int, default=None,
+        help="samples per step in each process (under torchrun the global batch is N times this; default: the preset's)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
@@ -205,6 +259,14 @@ def _add_train(sub) -> None:
         default=None,
         help="DiffAugment policy for the discriminator, e.g. translation,cutout (default: the preset's, none)",
     )
+    t.add_argument(
+        "--precision",
+        default=None,
+        choices=_PRECISIONS,
+        help="auto: mixed precision on CUDA (bf16, or fp16 with a gradient scaler on older GPUs), fp32 elsewhere (default)",
+    )
+    t.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU; unmeasured, opt-in)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the networks (unmeasured, opt-in)")
     t.add_argument("--half", action="store_true", help="save the weights as float16")
     t.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)

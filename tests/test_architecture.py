@@ -1,6 +1,6 @@
 """The package's shape: dependencies point one way, with no cycles and no hidden imports.
 
-Layers, lowest first: ``_utils`` <- ``nets`` <- ``hub`` <- ``training`` / ``classifier`` <- ``over_sampling`` / ``datasets`` / ``metrics`` / ``fer2013`` / ``plots`` <-
+Layers, lowest first: ``_utils`` <- ``nets`` <- ``hub`` <- ``training`` / ``classifier`` <- ``over_sampling`` / ``datasets`` / ``metrics`` / ``fer2013`` / ``readers`` / ``plots`` <-
 ``cli``. A module imports only from its own layer or lower ones, never from a higher one, not
 even inside a function; function-level imports of the package's own modules are for keeping
 ``cganbalance --help`` fast, so only the command line has them.
@@ -25,6 +25,7 @@ LAYERS = {
     "datasets": 4,
     "metrics": 4,
     "fer2013": 4,
+    "readers": 4,
     "plots": 4,
     "cli": 5,
     "demo": 5,

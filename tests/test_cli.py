@@ -167,3 +167,12 @@ def test_demo_quick_draws_faces_and_compares_samplers(tmp_path, capsys):
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("no resampling", "RandomOverSampler",
                                                                                    "SMOTE", "CGANOverSampler"))]
     assert len(rows) == 4 and all(0 <= float(row[-10]) <= 1 for row in rows)  # balanced accuracy of each sampler
+
+
+def test_train_fast_path_options():
+    from cganbalance import cli
+    from cganbalance.training.fast import PRECISIONS
+
+    assert cli._PRECISIONS == PRECISIONS
+    args = cli.build_parser().parse_args(["train", "x.npz", "--out", "o", "--precision", "fp32", "--channels-last", "--compile"])
+    assert cli._train_overrides(args) == {"train": {"precision": "fp32", "channels_last": True, "compile": True}}

@@ -480,3 +480,28 @@ def test_train_epoch_after_fit_trains_in_train_mode(tiny_images):
     trainer.train_step = lambda real, lab: modes.append(trainer.generator.training and trainer.discriminator.training) or {"d_loss": 0.0, "g_loss": 0.0}
     trainer.train_epoch(x, labels, None, 30, None)
     assert modes == [True, True]
+
+
+def test_reduced_precision_is_refused_off_cuda():
+    from cganbalance.training import CGANTrainer, make_rng
+    from cganbalance.training.presets import build_networks
+
+    for precision in ("bf16", "fp16"):
+        g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], rng=make_rng(0),
+                                      overrides={"train": {"precision": precision}})
+        with pytest.raises(ValueError, match="`precision='.*'` is for CUDA devices"):
+            CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
+    with pytest.raises(ValueError, match="`precision` must be one of"):
+        build_networks("mlp", n_classes=2, data_shape=[3], overrides={"train": {"precision": "fp8"}})
+    g, d, config = build_networks("mlp", n_classes=2, data_shape=[3], rng=make_rng(0))
+    assert CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0)).precision.dtype is None  # auto: fp32 on the CPU
+
+
+def test_batch_feeder_on_the_cpu_indexes_as_before():
+    from cganbalance.training.fast import BatchFeeder
+
+    X, y = torch.arange(20.0).reshape(10, 2), torch.arange(10)
+    feed = BatchFeeder(X, y, torch.device("cpu"))
+    assert not feed.resident
+    x, labels = feed(torch.tensor([4, 1]))
+    assert torch.equal(x, X[[4, 1]]) and torch.equal(labels, y[[4, 1]])

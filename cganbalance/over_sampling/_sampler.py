@@ -468,6 +468,7 @@ class CGANOverSampler(BaseOverSampler):
             on_divergence=self.on_divergence,
             callbacks=list(self.callbacks or ()),
         )
+        self.device_ = trainer.device  # under torchrun, the process's own GPU
         self.generator_ = trainer.sampling_generator
         self.discriminator_ = trainer.discriminator
         self.history_ = trainer.history

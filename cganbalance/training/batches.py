@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["class_sampling_weights", "epoch_order"]
+__all__ = ["class_sampling_weights", "epoch_order", "shard"]
 
 
 def class_sampling_weights(y: torch.Tensor, mode: str) -> torch.Tensor | None:
@@ -53,3 +53,16 @@ def epoch_order(y: torch.Tensor, weights: torch.Tensor | None, rng: torch.Genera
         return torch.randperm(len(y), generator=rng)
     return weighted_draws(weights, len(y), y, rng)
 
+
+
+def shard(order: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """Process ``rank``'s part of an epoch's ``order``: every ``world_size``-th index from ``rank``.
+
+    The order is first extended by its own start to a multiple of ``world_size`` (as torch's
+    ``DistributedSampler`` does), so that every process makes as many steps. Batches of ``b``
+    from each shard together hold the samples of one batch of ``world_size * b`` from ``order``.
+    """
+    total = -(-len(order) // world_size) * world_size
+    if total != len(order):
+        order = order[torch.arange(total) % len(order)]
+    return order[rank::world_size]

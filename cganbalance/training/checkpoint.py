@@ -1,7 +1,8 @@
 """Checkpoints: everything needed to resume training, in one safetensors file written atomically.
 
 Networks, weight average, optimiser states, the random state, epoch, step, history and the
-training settings. Never a pickle.
+training settings. Never a pickle. In a distributed run every process takes part (each one's own
+random stream is gathered) and the main process writes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .presets import TrainConfig
 
 __all__ = ["CHECKPOINT_NAME", "load_checkpoint", "save_checkpoint"]
@@ -44,6 +46,11 @@ def _state_tensors(trainer) -> tuple[dict[str, torch.Tensor], dict]:
             for k, v in pstate.items():
                 tensors[f"{prefix}.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     tensors["rng"] = trainer.rng.get_state()
+    meta["grad_scalers"] = {k: scaler.state_dict() for k, scaler in trainer.precision.scalers.items()}
+    if trainer.rank_rng is not trainer.rng and distributed.dist.is_initialized():  # a distributed fit
+        states = distributed.gather_rng_states(trainer.rank_rng)
+        tensors.update({f"rank_rng.{r}": state for r, state in enumerate(states)})
+        meta["world_size"] = len(states)
     return tensors, meta
 
 
@@ -56,13 +63,19 @@ def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False
     moments as bfloat16 (float16 would flush their small values to zero, and a zero
     second moment turns into a huge step). Loading casts everything back to float32.
     """
+    directory = Path(directory)
+    tensors, meta = _state_tensors(trainer)
+    if trainer.is_main:
+        _write(tensors if not half else {k: _half(k, v) for k, v in tensors.items()}, meta, directory)
+    if "world_size" in meta:  # a distributed run: the file exists for every process once this returns
+        distributed.dist.barrier()
+    return directory / CHECKPOINT_NAME
+
+
+def _write(tensors: dict, meta: dict, directory: Path) -> None:
     from safetensors.torch import save_file
 
-    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors, meta = _state_tensors(trainer)
-    if half:
-        tensors = {k: _half(k, v) for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
     os.close(fd)
     try:
@@ -71,7 +84,6 @@ def save_checkpoint(trainer, directory: str | os.PathLike, *, half: bool = False
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return directory / CHECKPOINT_NAME
 
 
 def load_checkpoint(trainer, directory: str | os.PathLike):
@@ -106,6 +118,14 @@ def load_checkpoint(trainer, directory: str | os.PathLike):
                 state["state"].setdefault(int(parts[1]), {})[parts[2]] = v.to(trainer.device) if parts[2] != "step" else v
         opt.load_state_dict(state)
     trainer.rng.set_state(tensors["rng"])
+    for k, state in meta.get("grad_scalers", {}).items():  # fp16 training's loss scales
+        if k in trainer.precision.scalers:
+            trainer.precision.scalers[k].load_state_dict(state)
+    # Each process's own stream: restored when as many processes resume (else derived afresh).
+    states = [tensors[f"rank_rng.{r}"] for r in range(int(meta.get("world_size", 0)))]
+    trainer._rank_rng_states = states or None
+    if trainer.processes is not None and trainer.rank_rng is not trainer.rng and len(states) == trainer.processes.world_size:
+        trainer.rank_rng.set_state(states[trainer.processes.rank])
     # Settings a checkpoint does not record are ones added since it was written: it used their defaults.
     stored = {**json.loads(json.dumps(TrainConfig().to_dict())), **meta.get("config", {})}
     changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(trainer.config.to_dict())).items() if stored[k] != v}

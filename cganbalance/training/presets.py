@@ -34,6 +34,7 @@ from typing import Sequence
 import torch
 
 from ..nets import Discriminator, Generator, init_weights
+from .fast import PRECISIONS
 
 __all__ = ["PRESETS", "TABLE_PRESETS", "TrainConfig", "build_networks", "discriminator_for", "train_config"]
 
@@ -73,6 +74,11 @@ class TrainConfig:
     # Differentiable augmentation (DiffAugment, Zhao et al. 2020) of real and generated images
     # before the discriminator, e.g. "translation,cutout"; None for none. Images only.
     augment: str | None = None
+    # The GPU fast path (cganbalance.training.fast): "auto" mixed precision is bf16 (or fp16 with a
+    # gradient scaler) on CUDA and fp32 elsewhere; channels_last and torch.compile are opt-in.
+    precision: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
 
     def __post_init__(self):
         for name in ("aux_weight", "aux_weight_g"):
@@ -84,6 +90,11 @@ class TrainConfig:
             setattr(self, name, float(value))  # plain floats: the config is stored as JSON
         if isinstance(self.d_steps, bool) or not isinstance(self.d_steps, int) or self.d_steps < 1:
             raise ValueError(f"`d_steps` must be an int >= 1. Got {self.d_steps!r} instead.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Got {self.precision!r} instead.")
+        for name in ("channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be True or False. Got {getattr(self, name)!r} instead.")
         if self.real_sampling not in REAL_SAMPLING:
             raise ValueError(
                 f"`real_sampling` must be one of {list(REAL_SAMPLING)}. Got {self.real_sampling!r} instead."

@@ -12,6 +12,7 @@ import copy
 import math
 import os
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,9 +21,11 @@ import torch.nn.functional as F
 
 from ..nets import Discriminator, Generator, SeededDropout
 from .augment import diff_augment
-from .batches import class_sampling_weights, epoch_order
+from . import distributed
+from .batches import class_sampling_weights, epoch_order, shard
 from .callbacks import Callback, Checkpoint, DivergenceCheck, EpochEnd, ProgressBar, TrainingDivergedError
 from .checkpoint import load_checkpoint, save_checkpoint
+from .fast import BatchFeeder, Precision, autocast_dtype, compiled
 from .presets import TrainConfig
 
 __all__ = ["CGANTrainer", "discriminator_confidence"]
@@ -43,6 +46,11 @@ def discriminator_confidence(discriminator: Discriminator, x: torch.Tensor, labe
 
 class CGANTrainer:
     """Owns the networks, optimisers and EMA, and trains them on scaled tensors.
+
+    Under ``torchrun`` with more than one process, :meth:`fit` trains with DistributedDataParallel
+    (see :mod:`cganbalance.training.distributed`): ``config.batch_size`` is then the batch of each
+    process, an unnumbered CUDA ``device`` means the process's local GPU, and only the main
+    process (:attr:`is_main`) writes checkpoints.
 
     Parameters
     ----------
@@ -72,14 +80,23 @@ class CGANTrainer:
                 f"`augment` ({config.augment!r}) works on images only; this generator makes "
                 f"{generator.arch!r} rows. Leave `augment` at None for tabular data."
             )
+        self.processes = distributed.torchrun_processes()
+        device = distributed.process_device(device, self.processes)
         self.config = config
         self.device = device
         self.rng = rng
+        # Per-sample draws (augmentation, dropout masks): the shared `rng` in one process, a stream of
+        # each process's own in a distributed run (set when fit starts).
+        self.rank_rng = rng
+        self.precision = Precision(autocast_dtype(config.precision, device), device)
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
-        for m in self.discriminator.modules():
-            if isinstance(m, SeededDropout):
-                m.rng = rng if device.type == "cpu" else None
+        if config.channels_last and generator.arch == "conv":
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        # What the steps call: DDP-wrapped in a distributed fit, compiled with `config.compile`.
+        self._g, self._d, self._d_local = self.generator, self.discriminator, self.discriminator
+        self._set_dropout_rng()
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=tuple(config.betas))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=tuple(config.betas))
         self.ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
@@ -91,13 +108,27 @@ class CGANTrainer:
         self.last_epoch = False  # set before callbacks hear of an epoch's end: whether training stops after it
 
     @property
+    def is_main(self) -> bool:
+        """Whether this process writes outputs: always in one process, rank 0's in a distributed run."""
+        return self.processes is None or self.processes.is_main
+
+    def _set_dropout_rng(self) -> None:
+        for m in self.discriminator.modules():
+            if isinstance(m, SeededDropout):
+                m.rng = self.rank_rng if self.device.type == "cpu" else None
+
+    @property
     def sampling_generator(self) -> Generator:
         """The network to sample from: the EMA copy when there is one."""
         return self.ema if self.ema is not None else self.generator
 
     # -- one step each -------------------------------------------------------------------------
     def _noise(self, n: int) -> torch.Tensor:
-        return self.generator.noise(n, self.rng).to(self.device)
+        if self.processes is None:
+            return self.generator.noise(n, self.rng).to(self.device)
+        # The global batch's noise, from the shared stream; this process's rows match its shard's.
+        p = self.processes
+        return self.generator.noise(n * p.world_size, self.rng)[p.rank :: p.world_size].to(self.device)
 
     def _real_input(self, x: torch.Tensor) -> torch.Tensor:
         """Real images resized to the size the networks work at (the paper's 64×64)."""
@@ -120,7 +151,8 @@ class CGANTrainer:
         recipe does): a second forward pass of G for the generator update would cost about a
         fifth more time per step for the paper preset, for no measured gain.
         """
-        fake = self.generator(self._noise(len(labels)), labels)
+        with self.precision.autocast():
+            fake = self._g(self._noise(len(labels)), labels)
         for _ in range(self.config.d_steps - 1):  # extra D updates first, each on fresh samples
             self.discriminator_step(real, labels)
         logs = self.discriminator_step(real, labels, fake=fake.detach())
@@ -132,21 +164,21 @@ class CGANTrainer:
 
         ``fake``: generated samples of ``labels`` to use; drawn from G when not given.
         """
-        if fake is None:
-            with torch.no_grad():
-                fake = self.generator(self._noise(len(labels)), labels)
-        fake = fake.detach()
-        if self.config.augment:
-            real = diff_augment(real, self.config.augment, self.rng)
-            fake = diff_augment(fake, self.config.augment, self.rng)
-        real_logit, real_cls = self.discriminator(real, labels)
-        fake_logit, _ = self.discriminator(fake, labels)
-        loss = self._adversarial_loss(real_logit, True) + self._adversarial_loss(fake_logit, False)
-        if real_cls is not None:
-            loss = loss + self.config.aux_weight * F.cross_entropy(real_cls, labels)
+        with self.precision.autocast():
+            if fake is None:
+                with torch.no_grad():
+                    fake = self.generator(self._noise(len(labels)), labels)
+            fake = fake.detach()
+            if self.config.augment:
+                real = diff_augment(real, self.config.augment, self.rank_rng)
+                fake = diff_augment(fake, self.config.augment, self.rank_rng)
+            real_logit, real_cls = self._d(real, labels)
+            fake_logit, _ = self._d(fake, labels)
+            loss = self._adversarial_loss(real_logit, True) + self._adversarial_loss(fake_logit, False)
+            if real_cls is not None:
+                loss = loss + self.config.aux_weight * F.cross_entropy(real_cls, labels)
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self.precision.step(loss, self.opt_d, "d")
         return {
             "d_loss": loss.item(),
             "d_real": torch.sigmoid(real_logit).mean().item(),
@@ -158,18 +190,19 @@ class CGANTrainer:
 
         ``fake``: G's samples of ``labels``, still attached to G's graph; drawn when not given.
         """
-        if fake is None:
-            fake = self.generator(self._noise(len(labels)), labels)
-        if self.config.augment:
-            fake = diff_augment(fake, self.config.augment, self.rng)
-        logit, cls = self.discriminator(fake, labels)
-        loss = self._adversarial_loss(logit, True, for_generator=True)
-        if cls is not None:
-            weight = self.config.aux_weight if self.config.aux_weight_g is None else self.config.aux_weight_g
-            loss = loss + weight * F.cross_entropy(cls, labels)
+        with self.precision.autocast():
+            if fake is None:
+                fake = self._g(self._noise(len(labels)), labels)
+            if self.config.augment:
+                fake = diff_augment(fake, self.config.augment, self.rank_rng)
+            # D itself, not its DDP wrapper: its gradients from this loss are discarded, so not averaged.
+            logit, cls = self._d_local(fake, labels)
+            loss = self._adversarial_loss(logit, True, for_generator=True)
+            if cls is not None:
+                weight = self.config.aux_weight if self.config.aux_weight_g is None else self.config.aux_weight_g
+                loss = loss + weight * F.cross_entropy(cls, labels)
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
+        self.precision.step(loss, self.opt_g, "g")
         self._update_ema()
         return {"g_loss": loss.item()}
 
@@ -225,7 +258,7 @@ class CGANTrainer:
             raise ValueError("`on_divergence='rollback'` needs `checkpoint_dir` to roll back to.")
         if epochs is None and max_time is None:
             raise ValueError("Give `epochs`, `max_time` or both: training needs a budget.")
-        listeners = [DivergenceCheck(), ProgressBar(verbose)]
+        listeners = [DivergenceCheck(), ProgressBar(verbose and self.is_main)]
         listeners += [EpochEnd(f) for f in ([on_epoch_end] if on_epoch_end else [])]
         for c in callbacks:
             if not (isinstance(c, Callback) or callable(c)):
@@ -236,15 +269,21 @@ class CGANTrainer:
         listeners += [c if isinstance(c, Callback) else EpochEnd(c) for c in callbacks]
         if checkpoint_dir is not None:
             listeners.append(Checkpoint(checkpoint_dir, checkpoint_every, rollback=on_divergence == "rollback"))
-        batch_size = min(self.config.batch_size, len(X))
-        steps_per_epoch = math.ceil(len(X) / batch_size)
+        with self._distributed():
+            self._loop(X, y, epochs, max_time, listeners)
+        return self
+
+    def _loop(self, X, y, epochs, max_time, listeners) -> None:
+        feed = BatchFeeder(X, y, self.device, self.config.channels_last)
+        batch_size = min(self.config.batch_size, self._shard_size(len(X)))
+        steps_per_epoch = math.ceil(self._shard_size(len(X)) / batch_size)
         deadline = None if max_time is None else time.perf_counter() + max_time
         weights = class_sampling_weights(y, self.config.real_sampling)
         self._notify(listeners, "on_train_begin", (epochs - self.epoch) * steps_per_epoch if epochs is not None else None)
         try:
             self.last_epoch = epochs is not None and self.epoch >= epochs
             while not self.last_epoch:
-                out_of_time = self.train_epoch(X, y, weights, batch_size, deadline, listeners)
+                out_of_time = self.train_epoch(X, y, weights, batch_size, deadline, listeners, feed)
                 self.last_epoch = out_of_time or (epochs is not None and self.epoch >= epochs)
                 self._notify(listeners, "on_epoch_end")
         except TrainingDivergedError as exc:
@@ -254,32 +293,49 @@ class CGANTrainer:
             self._notify(listeners, "on_train_end")
             self.generator.eval()
             self.discriminator.eval()
-        return self
 
-    def train_epoch(self, X, y, weights, batch_size: int, deadline: float | None, listeners=()) -> bool:
+    def _shard_size(self, n: int) -> int:
+        """Samples of an epoch this process trains on."""
+        return n if self.processes is None else math.ceil(n / self.processes.world_size)
+
+    @contextmanager
+    def _distributed(self):
+        """For the time of :meth:`fit`: in a distributed run the process group, shared randomness and
+        DDP (:func:`~cganbalance.training.distributed.session`); with ``config.compile``, compiled networks."""
+        with distributed.session(self) if self.processes is not None else nullcontext(), compiled(self):
+            yield
+
+    def train_epoch(self, X, y, weights, batch_size: int, deadline: float | None, listeners=(), feed=None) -> bool:
         """One pass over the data in batches (stopping early at ``deadline``); appends the epoch's
-        record to :attr:`history` and returns whether the time ran out."""
+        record to :attr:`history` and returns whether the time ran out. ``feed``: a
+        :class:`~cganbalance.training.fast.BatchFeeder` of ``X, y`` (made when not given)."""
+        feed = feed if feed is not None else BatchFeeder(X, y, self.device, self.config.channels_last)
         self.generator.train()
         self.discriminator.train()
         order = epoch_order(y, weights, self.rng)
+        if self.processes is not None:
+            order = shard(order, self.processes.rank, self.processes.world_size)
         sums: dict[str, float] = {}
         start, steps, out_of_time = time.perf_counter(), 0, False
         for idx in order.split(batch_size):
             if len(idx) < 2 and steps:  # a batch of one breaks BatchNorm
                 continue
-            logs = self.train_step(self._real_input(X[idx].to(self.device, non_blocking=True)), y[idx].to(self.device))
+            real, labels = feed(idx)
+            logs = self.train_step(self._real_input(real), labels)
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            if self.processes is not None:  # the same logs and decisions in every process
+                logs, out_of_time = distributed.average_logs(logs, out_of_time, self.device)
             self.step += 1
             steps += 1
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             self._notify(listeners, "on_step_end", logs)
-            if deadline is not None and time.perf_counter() >= deadline:
-                out_of_time = True
+            if out_of_time:
                 break
         self.epoch += 1
         record = {"epoch": self.epoch, "steps": steps, **{k: v / max(steps, 1) for k, v in sums.items()}}
         record["seconds"] = time.perf_counter() - start
-        record["complete"] = steps == math.ceil(len(X) / batch_size)
+        record["complete"] = steps == math.ceil(len(order) / batch_size)
         self.history.append(record)
         return out_of_time
 
