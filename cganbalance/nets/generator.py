@@ -127,12 +127,7 @@ class Generator(
         in_dim = self.latent_dim + self.n_classes
         self.blocks = _check_blocks(blocks, arch, self.output_shape)
         if arch == "mlp":
-            layers: list[nn.Module] = []
-            for w in widths:
-                layers += [nn.Linear(in_dim, w), nn.BatchNorm1d(w), nn.LeakyReLU(slope)]
-                in_dim = w
-            layers.append(nn.Linear(in_dim, self.output_shape[0]))
-            self.body = nn.Sequential(*layers)
+            self.body = _mlp_body(in_dim, widths, self.output_shape[0], slope)
             self.net_size = None
             return
         if arch != "conv":
@@ -142,25 +137,7 @@ class Generator(
         n_up = len(widths) - 1
         self.base = conv_layout(*self.net_size, n_up)
         self.fc = nn.Linear(in_dim, widths[0] * self.base[0] * self.base[1])
-        layers = []
-        pad = (kernel_size - 2) // 2  # stride-2 'same': output = 2 * input
-        for c_in, c_out in zip(widths[:-1], widths[1:]):
-            layers += [
-                nn.ConvTranspose2d(c_in, c_out, kernel_size, 2, pad, output_padding=kernel_size % 2),
-                nn.BatchNorm2d(c_out),
-                nn.LeakyReLU(slope),
-            ]
-        if last_transposed:
-            # Keras 'same' for a stride-1 transposed conv: full output cropped to the input size,
-            # the extra (k - 1) rows split with the larger half at the end.
-            extra = last_kernel - 1
-            layers += [
-                nn.ConvTranspose2d(widths[-1], channels, last_kernel, 1, 0),
-                Crop(extra // 2, extra - extra // 2, extra // 2, extra - extra // 2),
-            ]
-        else:
-            layers.append(nn.Conv2d(widths[-1], channels, last_kernel, 1, last_kernel // 2))
-        self.body = nn.Sequential(*layers)
+        self.body = _conv_body(widths, channels, kernel_size, last_kernel, last_transposed, slope)
         self._first_channels = widths[0]
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -311,6 +288,41 @@ class Generator(
                 "numbers and lists (not numpy scalars or arrays) to Generator(...)."
             )
         return config
+
+
+def _mlp_body(in_dim: int, widths: Sequence[int], out_dim: int, slope: float) -> nn.Sequential:
+    """Linear -> BatchNorm -> LeakyReLU per width, then a linear output layer."""
+    layers: list[nn.Module] = []
+    for w in widths:
+        layers += [nn.Linear(in_dim, w), nn.BatchNorm1d(w), nn.LeakyReLU(slope)]
+        in_dim = w
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def _conv_body(widths: Sequence[int], channels: int, kernel_size: int, last_kernel: int, last_transposed: bool,
+               slope: float) -> nn.Sequential:
+    """Stride-2 transposed convolutions (each doubling the size) with BatchNorm and LeakyReLU, then
+    the output layer (a stride-1 convolution, or a transposed one cropped as Keras' 'same' does)."""
+    layers = []
+    pad = (kernel_size - 2) // 2  # stride-2 'same': output = 2 * input
+    for c_in, c_out in zip(widths[:-1], widths[1:]):
+        layers += [
+            nn.ConvTranspose2d(c_in, c_out, kernel_size, 2, pad, output_padding=kernel_size % 2),
+            nn.BatchNorm2d(c_out),
+            nn.LeakyReLU(slope),
+        ]
+    if last_transposed:
+        # Keras 'same' for a stride-1 transposed conv: full output cropped to the input size,
+        # the extra (k - 1) rows split with the larger half at the end.
+        extra = last_kernel - 1
+        layers += [
+            nn.ConvTranspose2d(widths[-1], channels, last_kernel, 1, 0),
+            Crop(extra // 2, extra - extra // 2, extra // 2, extra - extra // 2),
+        ]
+    else:
+        layers.append(nn.Conv2d(widths[-1], channels, last_kernel, 1, last_kernel // 2))
+    return nn.Sequential(*layers)
 
 
 def _check_blocks(blocks, arch: str, output_shape: list[int]) -> list[list[int]] | None:
