@@ -105,6 +105,13 @@ class Translator(nn.Module):
         return a * x + (1 - a) * c, a, c
 
 
+class Unchanged(nn.Module):
+    """The translator that changes nothing (``A = 1``): what the metrics give real faces of the wrong emotion."""
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor):
+        return x, torch.ones_like(x), x
+
+
 # -- training ----------------------------------------------------------------------------------
 @dataclasses.dataclass
 class TransferConfig:
@@ -218,7 +225,7 @@ def step_flops(trainer: TransferTrainer) -> float:
 
 # -- evaluation --------------------------------------------------------------------------------
 @torch.no_grad()
-def translate(translator: Translator, X: np.ndarray, targets: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def translate(translator: nn.Module, X: np.ndarray, targets: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Edits of uint8 faces ``X`` toward ``targets``, as uint8 faces."""
     translator.eval()
     out = []
@@ -322,16 +329,26 @@ def parse_args(argv):
     parser.add_argument("--resume", action="store_true", help="continue from STATE/checkpoint.safetensors")
     parser.add_argument("--final", action="store_true",
                         help="score STATE/best.safetensors with the two-sample test and memorisation; no training")
-    return parser.parse_args(argv)
+    parser.add_argument("--unchanged", action="store_true",
+                        help="with --final: score the sources themselves instead (STATE/unchanged.json), the "
+                             "floor a translator that edits nothing gets")
+    args = parser.parse_args(argv)
+    if args.unchanged and not args.final:
+        parser.error("--unchanged goes with --final")
+    return args
 
 
 def final_evaluation(args, state: Path, data: dict) -> int:
-    config = TransferConfig(**{**json.loads((state / "run.json").read_text())["config"]})
-    translator, chosen = load_best(state, config)
+    if args.unchanged:
+        translator, chosen = Unchanged(), {"step": 0, "gflop": 0}
+    else:
+        translator, chosen = load_best(state, TransferConfig(**json.loads((state / "run.json").read_text())["config"]))
     row = evaluate(translator, *data["train"], *data["validation"], data["classes"], load_fer_classifier(), args.seed,
                    final=True)
     row = {"step": chosen["step"], "gflop": chosen.get("gflop"), **row}
-    write_json(state / "final.json", row)
+    write_json(state / ("unchanged.json" if args.unchanged else "final.json"), row)
+    if args.unchanged:
+        return 0
     sample_picture(translator, *data["train"], data["classes"], state / "best.png",
                    f"expression transfer, validation-best (step {chosen['step']})")
     print(json.dumps({k: v for k, v in row.items() if k != "per_class"}, default=float))
