@@ -2,7 +2,8 @@
 
 Each ``LABEL=PATH`` names a ``curve.json`` (or the state folder holding one). Prints a Markdown
 table with one row per evaluation: epochs, steps, training compute (TFLOP) and time, and the
-per-class means of the validation metrics; ``--last`` keeps only each run's latest row.
+per-class means of the validation metrics (epoch "–" for runs that count steps only, such as
+``train_fer_transfer.py``); ``--last`` keeps only each run's latest row.
 ``--docs FILE --section NAME`` writes the table into that marked section of FILE; ``--plot
 DIR`` draws one quality-against-time picture per run (``DIR/LABEL.png``).
 
@@ -44,7 +45,7 @@ def format_table(curves: dict[str, list[dict]], last: bool = False) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, rows in curves.items():
         for row in rows[-1:] if last else rows:
-            cells = [label, str(row["epoch"]), f"{row['step']:,}", f"{row['gflop'] / 1000:,.0f}",
+            cells = [label, str(row.get("epoch", "–")), f"{row['step']:,}", f"{row['gflop'] / 1000:,.0f}",
                      f"{row['train_seconds'] / 3600:.2f}"]
             cells += [f"{row[key]:.{digits}f}" for key, _, digits in COLUMNS]
             lines.append("| " + " | ".join(cells) + " |")

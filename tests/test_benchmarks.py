@@ -544,6 +544,44 @@ def test_train_fer_generator_resumes_and_records_its_curve(fer_files, tmp_path, 
     assert from_pretrained(str(state / "best")).classes == list(CLASSES)
 
 
+@pytest.mark.slow  # a full-width translator: about 10 s alone, 40 s on a loaded machine
+def test_train_fer_transfer_resumes_and_scores_edits_of_other_emotions(fer_files, tmp_path, monkeypatch, capsys):
+    import train_fer_transfer
+
+    monkeypatch.setattr(train_fer_transfer, "load_split", _tiny_split)
+    tiny = FERClassifier(widths=[4, 8], depths=[1, 1], classes=CLASSES).eval()
+    monkeypatch.setattr(train_fer_transfer, "load_fer_classifier", lambda: tiny)
+    state = tmp_path / "state"
+    common = ["--train", str(fer_files / "train.npz"), "--state", str(state), "--threads", "1", "--batch-size", "2",
+              "--eval-every", "2"]
+    assert train_fer_transfer.main([*common, "--steps", "2"]) == 0
+    names = sorted(p.name for p in state.iterdir())
+    assert names == ["best.safetensors", "checkpoint.safetensors", "curve.json", "run.json", "samples.png"]
+    with pytest.raises(ValueError, match="already holds a checkpoint: pass --resume"):
+        train_fer_transfer.main([*common, "--steps", "3"])
+    assert train_fer_transfer.main([*common, "--steps", "3", "--resume"]) == 0
+    curve = json.loads((state / "curve.json").read_text())
+    assert [row["step"] for row in curve] == [2, 3]  # every 2nd step, and the last
+    assert curve[-1]["gflop"] > curve[0]["gflop"] > 0 and set(train_fer_transfer.METRICS) <= set(curve[0])
+    assert curve[0]["median_source_rms"] > 0  # an edit differs from its source
+    run = json.loads((state / "run.json").read_text())
+    assert [s["from_step"] for s in run["sessions"]] == [0, 2] and run["train_faces"] == 43
+    assert train_fer_transfer.main([*common, "--final"]) == 0
+    final = json.loads((state / "final.json").read_text())
+    assert final["two_sample"]["n_test"] > 0 and final["memorisation"] is not None
+
+
+def test_transfer_sources_come_from_other_emotions():
+    import train_fer_transfer
+
+    y = np.repeat(np.arange(7), [10, 4, 8, 14, 8, 6, 8])
+    src, targets = train_fer_transfer.evaluation_sources(y, [3, 1, 2, 4, 2, 2, 2], seed=0)
+    assert np.bincount(targets).tolist() == [3, 1, 2, 4, 2, 2, 2] and (y[src] != targets).all()
+    trainer = train_fer_transfer.TransferTrainer(train_fer_transfer.TransferConfig(batch_size=64), np.bincount(y), 0)
+    idx, target = trainer.draw(torch.as_tensor(y))  # sources of every emotion, targets never their own
+    assert len(idx) == 64 and (torch.as_tensor(y)[idx] != target).all()
+
+
 def test_generator_curves_table_and_docs_section(tmp_path, capsys):
     import generator_curves
 
