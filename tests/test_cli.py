@@ -14,6 +14,8 @@ from safetensors.numpy import load_file
 from cganbalance.cli import main
 from cganbalance.fer2013 import CLASSES
 
+from ._checkpoints import checkpoint_epoch
+
 
 @pytest.fixture
 def tiny_fer(tmp_path):
@@ -30,16 +32,6 @@ def _cli(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "cganbalance.cli", *map(str, args)], env=env, **kwargs)
 
 
-def _checkpoint_epoch(path):
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as f:
-            return json.loads(f.metadata()["cganbalance"])["epoch"]
-    except Exception:
-        return 0
-
-
 @pytest.mark.slow
 def test_train_resume_after_sigkill_matches_uninterrupted(tiny_fer, tmp_path):
     common = ["--epochs", "4", "--batch-size", "8", "--seed", "3"]
@@ -50,13 +42,13 @@ def test_train_resume_after_sigkill_matches_uninterrupted(tiny_fer, tmp_path):
     proc = _cli("train", tiny_fer, "--out", out, *common, stderr=subprocess.DEVNULL)
     checkpoint = out / "checkpoints" / "checkpoint.safetensors"
     deadline = time.time() + 240
-    while _checkpoint_epoch(checkpoint) < 2 and time.time() < deadline and proc.poll() is None:
+    while checkpoint_epoch(checkpoint) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "training finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "generator").exists()
-    assert 2 <= _checkpoint_epoch(checkpoint) < 4
+    assert 2 <= checkpoint_epoch(checkpoint) < 4
     assert not [p for p in checkpoint.parent.iterdir() if p.name != checkpoint.name]  # no half-written files
 
     resumed = _cli("train", tiny_fer, "--out", out, *common, "--resume")

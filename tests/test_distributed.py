@@ -23,6 +23,8 @@ import torch
 
 from cganbalance.fer2013 import CLASSES
 
+from ._checkpoints import checkpoint_epoch
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = str(Path(__file__).with_name("distributed_worker.py"))
 TIMEOUT = 240
@@ -113,16 +115,6 @@ def _cli(out, data, *args) -> list:
     return [str(a) for a in ("-m", "cganbalance", "train", data, "--out", out, "--seed", 3, *args)]
 
 
-def _checkpoint_epoch(path) -> int:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as f:
-            return json.loads(f.metadata()["cganbalance"])["epoch"]
-    except Exception:
-        return 0
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's workers in /proc")
 def test_cli_two_processes_killed_and_resumed_match_one_process_at_the_same_global_batch(tiny_npz, tmp_path):
@@ -135,14 +127,14 @@ def test_cli_two_processes_killed_and_resumed_match_one_process_at_the_same_glob
     proc = _torchrun("--standalone", "--nproc-per-node", 2, *_cli(out, tiny_npz, *common), stdout=subprocess.DEVNULL)
     checkpoint = out / "checkpoints" / "checkpoint.safetensors"
     deadline = time.time() + TIMEOUT
-    while _checkpoint_epoch(checkpoint) < 2 and time.time() < deadline and proc.poll() is None:
+    while checkpoint_epoch(checkpoint) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "training finished before it could be killed"
     for pid in [*_descendants(proc.pid), proc.pid]:  # the workers, then torchrun: the whole "machine" fails
         os.kill(pid, signal.SIGKILL)
     proc.communicate()
     assert not (out / "generator").exists()
-    assert 2 <= _checkpoint_epoch(checkpoint) < 6
+    assert 2 <= checkpoint_epoch(checkpoint) < 6
     log = _finish(_torchrun("--standalone", "--nproc-per-node", 2, *_cli(out, tiny_npz, *common, "--resume")))
     assert log.count("Saved the generator") == 1  # rank 0 alone writes
     assert "× 2 processes (DDP)" in (out / "generator" / "README.md").read_text()
