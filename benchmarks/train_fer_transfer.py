@@ -54,6 +54,7 @@ from cganbalance.metrics import evaluate_samples
 from cganbalance.nets import Discriminator, init_weights
 from cganbalance.training import CHECKPOINT_NAME, make_rng
 from cganbalance.training.checkpoint import load_checkpoint, save_checkpoint
+from cganbalance.training.fast import Precision
 
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "classifier_recall", "diversity")
 
@@ -143,7 +144,8 @@ class TransferTrainer:
 
     Duck-types what :func:`cganbalance.training.checkpoint.save_checkpoint` stores (``generator``,
     ``discriminator``, ``ema``, ``opt_g``, ``opt_d``, ``rng``, ``step``, ``epoch``, ``history``,
-    ``config``), so a checkpoint is the library's format.
+    ``config``; ``precision``, ``rank_rng``, ``is_main`` and ``processes`` of one fp32 process), so a
+    checkpoint is the library's format.
     """
 
     def __init__(self, config: TransferConfig, class_counts, seed: int, n_classes: int = 7):
@@ -161,6 +163,9 @@ class TransferTrainer:
         self.rng = make_rng(seed + 1)
         self.step, self.epoch, self.history = 0, 0, []
         self.device = torch.device("cpu")
+        # One process in fp32: what the checkpoint format also asks of a (distributed, mixed-precision) trainer.
+        self.precision = Precision(None, self.device)
+        self.rank_rng, self.is_main, self.processes = self.rng, True, None
 
     def draw(self, y: torch.Tensor):
         """A batch: source indices uniform over all faces, targets uniform over the other emotions."""
