@@ -494,13 +494,14 @@ class CGANOverSampler(BaseOverSampler):
         class_scores = getattr(self, "_class_filter", None)
         scorer = partial(class_scores, cls_pos=cls_pos) if class_scores is not None else None
         can_rank = self.discriminator_ is not None or scorer is not None
+        keep = self._filter_keep()
         return generate_filtered(
             self.generator_,
             self.discriminator_,
             int(self._generator_labels[cls_pos]),
             n,
             rng,
-            keep=self._filter_keep() if (self._filter_keep() is not None and can_rank) else 1.0,
+            keep=keep if (keep is not None and can_rank) else 1.0,
             latent_scale=check_latent_scale(self.latent_scale),  # may be set after fit
             scorer=scorer,
             device=self.device_,
