@@ -124,8 +124,8 @@ def _train_overrides(args) -> dict | None:
         train["augment"] = None if args.augment == "none" else args.augment
     if args.precision is not None:
         train["precision"] = args.precision
-    if args.channels_last:
-        train["channels_last"] = True
+    if args.channels_last is not None:
+        train["channels_last"] = args.channels_last
     if args.compile:
         train["compile"] = True
     return {"train": train} if train else None
@@ -265,8 +265,10 @@ def _add_train(sub) -> None:
         choices=_PRECISIONS,
         help="auto: mixed precision on CUDA (bf16, or fp16 with a gradient scaler on older GPUs), fp32 elsewhere (default)",
     )
-    t.add_argument("--channels-last", action="store_true", help="channels_last memory layout (GPU; unmeasured, opt-in)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the networks (unmeasured, opt-in)")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last memory layout (default: on for images on the CPU, where it is faster; off on GPUs, "
+                        "where it has not been measured)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the networks (slower on the CPU; unmeasured on GPUs)")
     t.add_argument("--half", action="store_true", help="save the weights as float16")
     t.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)

@@ -168,3 +168,6 @@ def test_train_fast_path_options():
     assert cli._PRECISIONS == PRECISIONS
     args = cli.build_parser().parse_args(["train", "x.npz", "--out", "o", "--precision", "fp32", "--channels-last", "--compile"])
     assert cli._train_overrides(args) == {"train": {"precision": "fp32", "channels_last": True, "compile": True}}
+    args = cli.build_parser().parse_args(["train", "x.npz", "--out", "o", "--no-channels-last"])
+    assert cli._train_overrides(args) == {"train": {"channels_last": False}}
+    assert cli._train_overrides(cli.build_parser().parse_args(["train", "x.npz", "--out", "o"])) is None

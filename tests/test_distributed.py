@@ -149,3 +149,57 @@ def test_cli_two_processes_killed_and_resumed_match_one_process_at_the_same_glob
         assert a["d_loss"] == pytest.approx(b["d_loss"], rel=1e-3)
     two_samples, one_samples = _probe(out / "generator"), _probe(tmp_path / "one" / "generator")
     assert (two_samples - one_samples).abs().mean() < 0.05 * one_samples.abs().mean()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _synced_bn_worker(rank: int, port: int, x: torch.Tensor, dy: torch.Tensor, out: dict) -> None:
+    import torch.distributed as dist
+
+    from cganbalance.training.distributed import SyncedBatchNorm
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        bn = SyncedBatchNorm(x.shape[1], momentum=0.5)
+        with torch.no_grad():
+            bn.weight.copy_(torch.linspace(0.5, 1.5, x.shape[1]))
+            bn.bias.copy_(torch.linspace(-1, 1, x.shape[1]))
+        part = x.chunk(2)[rank].clone().contiguous(memory_format=torch.channels_last).requires_grad_()
+        y = bn(part)
+        y.backward(dy.chunk(2)[rank])
+        out[rank] = {"y": y.detach(), "dx": part.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
+                     "mean": bn.running_mean.clone(), "var": bn.running_var.clone()}
+    finally:
+        dist.destroy_process_group()
+
+
+def test_synced_batch_norm_on_two_processes_is_batch_norm_over_the_global_batch():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, 5, 4, generator=gen) * 2 + 1
+    dy = torch.randn(8, 3, 5, 4, generator=gen)
+    ctx = torch.multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        out = manager.dict()
+        torch.multiprocessing.start_processes(_synced_bn_worker, args=(_free_port(), x, dy, out), nprocs=2,
+                                              start_method="spawn")
+        out = dict(out)
+    bn = torch.nn.BatchNorm2d(3, momentum=0.5)
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(0.5, 1.5, 3))
+        bn.bias.copy_(torch.linspace(-1, 1, 3))
+    ref_x = x.clone().requires_grad_()
+    ref_y = bn(ref_x)
+    ref_y.backward(dy)
+    torch.testing.assert_close(torch.cat([out[0]["y"], out[1]["y"]]), ref_y.detach(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(torch.cat([out[0]["dx"], out[1]["dx"]]), ref_x.grad, atol=1e-5, rtol=1e-5)
+    # Parameter gradients are each process's share (their sum is the global batch's); running statistics are global.
+    torch.testing.assert_close(out[0]["dw"] + out[1]["dw"], bn.weight.grad, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[0]["db"] + out[1]["db"], bn.bias.grad, atol=1e-5, rtol=1e-5)
+    for rank in (0, 1):
+        torch.testing.assert_close(out[rank]["mean"], bn.running_mean)
+        torch.testing.assert_close(out[rank]["var"], bn.running_var)

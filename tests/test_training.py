@@ -505,3 +505,50 @@ def test_batch_feeder_on_the_cpu_indexes_as_before():
     assert not feed.resident
     x, labels = feed(torch.tensor([4, 1]))
     assert torch.equal(x, X[[4, 1]]) and torch.equal(labels, y[[4, 1]])
+
+
+def test_channels_last_is_automatic_for_images_on_the_cpu_only():
+    from cganbalance.training.fast import uses_channels_last
+    from cganbalance.training.presets import TrainConfig
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert uses_channels_last("auto", cpu, "conv") and not uses_channels_last("auto", cuda, "conv")
+    assert not uses_channels_last("auto", cpu, "mlp") and not uses_channels_last(True, cpu, "mlp")
+    assert uses_channels_last(True, cuda, "conv") and not uses_channels_last(False, cpu, "conv")
+    with pytest.raises(TypeError, match="`channels_last` must be True, False or 'auto'. Got 'yes'"):
+        TrainConfig(channels_last="yes")
+    g, d, config = build_networks("default", n_classes=2, data_shape=[3, 8, 8], rng=make_rng(0), overrides=TINY_IMAGE)
+    trainer = CGANTrainer(g, d, config, torch.device("cpu"), make_rng(0))
+    conv = next(m for m in trainer.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+    assert not conv.weight.is_contiguous() and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    trainer.fit(torch.rand(8, 3, 8, 8) * 2 - 1, torch.tensor([0, 1] * 4), epochs=1)  # colour images: layout kept
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, param, value):
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad):
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_freed_memory_is_kept_during_cpu_training_and_given_back_after(monkeypatch):
+    from cganbalance.training import fast
+
+    libc = _FakeLibc()
+    monkeypatch.setattr(fast, "_glibc", lambda: libc)
+    with pytest.raises(RuntimeError, match="boom"):
+        with fast.reuse_freed_memory(torch.device("cpu")):
+            assert libc.calls == [("mallopt", -3, 32 * 1024 * 1024), ("mallopt", -1, 1 << 30)]
+            raise RuntimeError("boom")
+    assert libc.calls[2:] == [("mallopt", -1, 128 * 1024), ("mallopt", -3, 128 * 1024), ("malloc_trim", 0)]
+    libc.calls.clear()
+    with fast.reuse_freed_memory(torch.device("cuda")):  # nothing changes for other devices
+        pass
+    assert libc.calls == []

@@ -127,8 +127,10 @@ def load_checkpoint(trainer, directory: str | os.PathLike):
     if trainer.processes is not None and trainer.rank_rng is not trainer.rng and len(states) == trainer.processes.world_size:
         trainer.rank_rng.set_state(states[trainer.processes.rank])
     # Settings a checkpoint does not record are ones added since it was written: it used their defaults.
+    # Memory layout and compilation change how fast a step runs, not what it computes: not reported.
     stored = {**json.loads(json.dumps(TrainConfig().to_dict())), **meta.get("config", {})}
-    changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(trainer.config.to_dict())).items() if stored[k] != v}
+    changed = {k: (stored[k], v) for k, v in json.loads(json.dumps(trainer.config.to_dict())).items()
+               if stored[k] != v and k not in ("channels_last", "compile")}
     if changed:
         warnings.warn(
             "Resuming with training settings that differ from the checkpoint's: "

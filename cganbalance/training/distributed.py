@@ -163,7 +163,12 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     _swap_batchnorm(module, lambda bn: _synced(bn, device))
-    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+    # No broadcast of buffers before every forward pass: batch-norm statistics come from the synced
+    # global batch and spectral-norm vectors from identical weights, so every process already holds
+    # the same ones (the distributed tests compare them after every step), and each broadcast is one
+    # more point where the processes wait for each other.
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None,
+                                   broadcast_buffers=False)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -74,10 +74,11 @@ class TrainConfig:
     # Differentiable augmentation (DiffAugment, Zhao et al. 2020) of real and generated images
     # before the discriminator, e.g. "translation,cutout"; None for none. Images only.
     augment: str | None = None
-    # The GPU fast path (cganbalance.training.fast): "auto" mixed precision is bf16 (or fp16 with a
-    # gradient scaler) on CUDA and fp32 elsewhere; channels_last and torch.compile are opt-in.
+    # The fast path (cganbalance.training.fast): "auto" mixed precision is bf16 (or fp16 with a
+    # gradient scaler) on CUDA and fp32 elsewhere; "auto" channels_last is on for convolutional
+    # networks on the CPU (measured faster there) and off elsewhere; torch.compile is opt-in.
     precision: str = "auto"
-    channels_last: bool = False
+    channels_last: bool | str = "auto"
     compile: bool = False
 
     def __post_init__(self):
@@ -92,9 +93,10 @@ class TrainConfig:
             raise ValueError(f"`d_steps` must be an int >= 1. Got {self.d_steps!r} instead.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` must be one of {list(PRECISIONS)}. Got {self.precision!r} instead.")
-        for name in ("channels_last", "compile"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"`{name}` must be True or False. Got {getattr(self, name)!r} instead.")
+        if not isinstance(self.channels_last, bool) and self.channels_last != "auto":
+            raise TypeError(f"`channels_last` must be True, False or 'auto'. Got {self.channels_last!r} instead.")
+        if not isinstance(self.compile, bool):
+            raise TypeError(f"`compile` must be True or False. Got {self.compile!r} instead.")
         if self.real_sampling not in REAL_SAMPLING:
             raise ValueError(
                 f"`real_sampling` must be one of {list(REAL_SAMPLING)}. Got {self.real_sampling!r} instead."

@@ -25,7 +25,7 @@ from . import distributed
 from .batches import class_sampling_weights, epoch_order, shard
 from .callbacks import Callback, Checkpoint, DivergenceCheck, EpochEnd, ProgressBar, TrainingDivergedError
 from .checkpoint import load_checkpoint, save_checkpoint
-from .fast import BatchFeeder, Precision, autocast_dtype, compiled
+from .fast import BatchFeeder, Precision, autocast_dtype, compiled, reuse_freed_memory, uses_channels_last
 from .presets import TrainConfig
 
 __all__ = ["CGANTrainer", "discriminator_confidence"]
@@ -91,7 +91,8 @@ class CGANTrainer:
         self.precision = Precision(autocast_dtype(config.precision, device), device)
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
-        if config.channels_last and generator.arch == "conv":
+        self.channels_last = uses_channels_last(config.channels_last, device, generator.arch)
+        if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         # What the steps call: DDP-wrapped in a distributed fit, compiled with `config.compile`.
@@ -274,7 +275,7 @@ class CGANTrainer:
         return self
 
     def _loop(self, X, y, epochs, max_time, listeners) -> None:
-        feed = BatchFeeder(X, y, self.device, self.config.channels_last)
+        feed = BatchFeeder(X, y, self.device, self.channels_last)
         batch_size = min(self.config.batch_size, self._shard_size(len(X)))
         steps_per_epoch = math.ceil(self._shard_size(len(X)) / batch_size)
         deadline = None if max_time is None else time.perf_counter() + max_time
@@ -301,15 +302,17 @@ class CGANTrainer:
     @contextmanager
     def _distributed(self):
         """For the time of :meth:`fit`: in a distributed run the process group, shared randomness and
-        DDP (:func:`~cganbalance.training.distributed.session`); with ``config.compile``, compiled networks."""
-        with distributed.session(self) if self.processes is not None else nullcontext(), compiled(self):
+        DDP (:func:`~cganbalance.training.distributed.session`); with ``config.compile``, compiled
+        networks; on the CPU, freed activation memory kept for reuse (:func:`~.fast.reuse_freed_memory`)."""
+        session = distributed.session(self) if self.processes is not None else nullcontext()
+        with session, compiled(self), reuse_freed_memory(self.device):
             yield
 
     def train_epoch(self, X, y, weights, batch_size: int, deadline: float | None, listeners=(), feed=None) -> bool:
         """One pass over the data in batches (stopping early at ``deadline``); appends the epoch's
         record to :attr:`history` and returns whether the time ran out. ``feed``: a
         :class:`~cganbalance.training.fast.BatchFeeder` of ``X, y`` (made when not given)."""
-        feed = feed if feed is not None else BatchFeeder(X, y, self.device, self.config.channels_last)
+        feed = feed if feed is not None else BatchFeeder(X, y, self.device, self.channels_last)
         self.generator.train()
         self.discriminator.train()
         order = epoch_order(y, weights, self.rng)
