@@ -203,3 +203,32 @@ def test_synced_batch_norm_on_two_processes_is_batch_norm_over_the_global_batch(
     for rank in (0, 1):
         torch.testing.assert_close(out[rank]["mean"], bn.running_mean)
         torch.testing.assert_close(out[rank]["var"], bn.running_var)
+
+
+def _wrap_worker(rank: int, port: int, out: dict) -> None:
+    import torch.distributed as dist
+
+    from cganbalance.training import make_rng
+    from cganbalance.training.distributed import wrap
+    from cganbalance.training.presets import build_networks
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        # Each process built its networks from a seed of its own (random_state=None under torchrun).
+        _, d, _ = build_networks("default", n_classes=2, data_shape=[1, 8, 8], rng=make_rng(rank),
+                                 overrides={"discriminator": {"widths": [4, 4]}})
+        wrapped = wrap(d, torch.device("cpu"))
+        out[rank] = {k: v.clone() for k, v in wrapped.module.state_dict().items()}
+    finally:
+        dist.destroy_process_group()
+
+
+def test_wrapped_networks_start_from_rank_0s_weights_and_buffers():
+    ctx = torch.multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        out = manager.dict()
+        torch.multiprocessing.start_processes(_wrap_worker, args=(_free_port(), out), nprocs=2, start_method="spawn")
+        out = dict(out)
+    assert any("_u" in k for k in out[0])  # spectral-norm vectors are buffers
+    for k, v in out[0].items():
+        torch.testing.assert_close(out[1][k], v, rtol=0, atol=0, msg=k)

@@ -552,3 +552,14 @@ def test_freed_memory_is_kept_during_cpu_training_and_given_back_after(monkeypat
     with fast.reuse_freed_memory(torch.device("cuda")):  # nothing changes for other devices
         pass
     assert libc.calls == []
+
+
+def test_users_malloc_settings_are_left_alone(monkeypatch):
+    from cganbalance.training import fast
+
+    libc = _FakeLibc()
+    monkeypatch.setattr(fast, "_glibc", lambda: libc)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    with fast.reuse_freed_memory(torch.device("cpu")):
+        pass
+    assert libc.calls == []

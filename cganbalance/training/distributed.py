@@ -24,6 +24,7 @@ before. During :meth:`~cganbalance.training.CGANTrainer.fit` the trainer
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,12 +164,17 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     _swap_batchnorm(module, lambda bn: _synced(bn, device))
-    # No broadcast of buffers before every forward pass: batch-norm statistics come from the synced
-    # global batch and spectral-norm vectors from identical weights, so every process already holds
-    # the same ones (the distributed tests compare them after every step), and each broadcast is one
-    # more point where the processes wait for each other.
-    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None,
-                                   broadcast_buffers=False)
+    # Buffers (batch-norm statistics, spectral-norm vectors drawn when the network was built, maybe
+    # from each process's own seed) start as rank 0's, then are not broadcast again before every
+    # forward pass: batch-norm statistics come from the synced global batch and spectral-norm
+    # vectors from identical weights, so every process keeps the same ones (the distributed tests
+    # compare them after every step), and each broadcast is one more point where processes wait.
+    for buffer in module.buffers():
+        dist.broadcast(buffer, 0)
+    no_forward_sync = ({"forward_sync_buffers": False}
+                       if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                       else {"broadcast_buffers": False})  # torch before forward_sync_buffers
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None, **no_forward_sync)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -3,7 +3,7 @@ reuse and opt-in compilation.
 
 - :class:`BatchFeeder`: on CUDA the data set lives on the GPU when it takes at most a quarter of
   the free memory; otherwise each batch is gathered into pinned host memory and copied without
-  blocking. On other devices batches are indexed and moved as before.
+  blocking. On other devices batches are indexed and moved (in channels_last when training uses it).
 - :func:`autocast_dtype`: ``precision="auto"`` is bf16 on GPUs that support it, fp16 (with a
   gradient scaler) on older ones, and fp32 elsewhere: on the CPU reduced precision is slower.
 - :func:`uses_channels_last`: ``channels_last="auto"`` is on for convolutional networks on the
@@ -19,6 +19,7 @@ reuse and opt-in compilation.
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 from contextlib import contextmanager, nullcontext
 
@@ -63,6 +64,7 @@ _GLIBC_DEFAULT = 128 * 1024
 #: Largest mmap threshold glibc accepts on 64-bit systems: blocks below it come from the heap.
 _MMAP_THRESHOLD_MAX = 32 * 1024 * 1024
 _KEEP_FREED = 1 << 30
+_USER_MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
 
 def _glibc():
@@ -83,11 +85,13 @@ def reuse_freed_memory(device: torch.device):
     By default glibc maps large blocks afresh and returns freed memory to the system, so every
     training step pays page faults on megabytes of activations (about 3-5% of the default preset's
     step on 2 cores). Afterwards memory is given back (``malloc_trim``) and the thresholds are set to
-    glibc's starting values (128 KiB; glibc no longer adjusts them by itself once set). Elsewhere
-    (other devices, other C libraries) nothing changes.
+    glibc's starting values (128 KiB; glibc no longer adjusts them by itself once set). Nothing
+    changes on other devices, with other C libraries, or where the user set glibc's malloc tunables
+    (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``). Process-wide: two
+    fits running at once in threads share the settings, and the first to end restores them.
     """
     libc = _glibc() if device.type == "cpu" else None
-    if libc is None:
+    if libc is None or any(k in os.environ for k in _USER_MALLOC_SETTINGS):  # the user's own settings win
         yield
         return
     libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)

@@ -92,9 +92,10 @@ class CGANTrainer:
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
         self.channels_last = uses_channels_last(config.channels_last, device, generator.arch)
-        if self.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        if generator.arch == "conv":  # a network handed over from another trainer may be in the other layout
+            self.generator.to(memory_format=layout)
+            self.discriminator.to(memory_format=layout)
         # What the steps call: DDP-wrapped in a distributed fit, compiled with `config.compile`.
         self._g, self._d, self._d_local = self.generator, self.discriminator, self.discriminator
         self._set_dropout_rng()
