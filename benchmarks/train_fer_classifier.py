@@ -5,7 +5,12 @@ Trains :class:`cganbalance.classifier.FERClassifier` on the FER-2013 training sp
 macro-F1, balanced accuracy and per-class recall on the public test split, and saves the model
 (config.json, model.safetensors, README.md with these scores) to the package's embedded folder.
 
-    python benchmarks/train_fer_classifier.py --train train.npz --test public_test.npz \\
+With ``--validation`` instead of ``--test`` it trains on ``train.npz`` minus the fixed validation
+split (``benchmarks/fer_split.py``; 25,709 faces), scores on the 3,000 validation faces and must be
+given an ``--out`` outside the package: an extractor for choosing generators on the validation
+split (``benchmarks/generator_quality.py --extractor``) whose features never saw those faces.
+
+    python benchmarks/train_fer_classifier.py --train train.npz (--test public_test.npz | --validation) \\
         [--epochs 20] [--batch-size 128] [--lr 2e-3] [--seed 0] [--half] \\
         [--out cganbalance/pretrained/fer2013-classifier]
 """
@@ -22,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from fer_split import load_split
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from cganbalance import fer2013
@@ -43,7 +49,10 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", required=True, help="FER-2013 training split (train.npz or any fer2013.load source)")
-    parser.add_argument("--test", required=True, help="FER-2013 public test split (public_test.npz)")
+    split = parser.add_mutually_exclusive_group(required=True)
+    split.add_argument("--test", help="FER-2013 public test split (public_test.npz)")
+    split.add_argument("--validation", action="store_true",
+                       help="train without the fixed validation split of --train and score on it (needs --out)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -56,11 +65,23 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    X_train, y_train = fer2013.load(args.train, split="train")
-    X_test, y_test = fer2013.load(args.test, split="public_test")
+    if args.validation:
+        if Path(args.out).resolve() == Path(FER_CLASSIFIER_DIR).resolve():
+            parser.error("--validation trains an extractor for choosing on the validation split: give it an --out "
+                         "outside the package (the shipped classifier is trained on all of train.npz).")
+        parts = load_split(args.train)
+        if parts["classes"] != list(fer2013.CLASSES):
+            parser.error(f"{args.train} lists its classes as {parts['classes']}, not FER-2013's {list(fer2013.CLASSES)}.")
+        (X_train, y_train), (X_test, y_test) = parts["train"], parts["validation"]
+        evaluated = "FER-2013 validation split (benchmarks/splits/fer2013-validation.json)"
+    else:
+        X_train, y_train = fer2013.load(args.train, split="train")
+        X_test, y_test = fer2013.load(args.test, split="public_test")
+        evaluated = "Public test split"
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     print(f"{datetime.date.today()}; {machine()}")
-    print(f"train {len(X_train):,} images, test {len(X_test):,} images; {args.epochs} epochs")
+    print(f"train {len(X_train):,} images, {'validation' if args.validation else 'test'} {len(X_test):,} images; "
+          f"{args.epochs} epochs")
 
     start = time.perf_counter()
     model = train_classifier(
@@ -89,14 +110,15 @@ def main(argv=None) -> int:
         "## Training",
         "",
         (
-            f"- data: FER-2013 training split, {len(X_train):,} images (`{Path(args.train).name}`); "
+            f"- data: FER-2013 training split{' without the validation faces' if args.validation else ''}, "
+            f"{len(X_train):,} images (`{Path(args.train).name}`); "
             f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr} (one-cycle), weight decay "
             f"{args.weight_decay}, random flips and shifts of up to 4 pixels; seed {args.seed}"
         ),
         f"- {minutes:.1f} minutes on {machine()}, {datetime.date.today()}",
         f"- command: `{command}`",
         "",
-        f"## Public test split ({len(X_test):,} images)",
+        f"## {evaluated} ({len(X_test):,} images)",
         "",
         "| " + " | ".join(scores) + " | " + " | ".join(f"recall {c}" for c in fer2013.CLASSES) + " |",
         "|" + "---|" * (len(scores) + len(recall)),

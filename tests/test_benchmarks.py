@@ -612,3 +612,18 @@ def test_validation_split_is_stratified_and_refuses_another_copy_of_train(fer_fi
     assert len(stored["indices"]) == fer_split.N_VALIDATION and stored["n_rows"] == 28709
     with pytest.raises(ValueError, match="is not the FER-2013 train.npz the validation split was made from"):
         fer_split.load_split(fer_files / "train.npz")
+
+
+def test_train_fer_classifier_on_the_validation_split_keeps_out_of_the_package(fer_files, tmp_path, monkeypatch, capsys):
+    import train_fer_classifier
+
+    monkeypatch.setattr(train_fer_classifier, "load_split", _tiny_split)
+    with pytest.raises(SystemExit):  # the shipped classifier's folder is for one trained on all of train.npz
+        train_fer_classifier.main(["--train", str(fer_files / "train.npz"), "--validation"])
+    assert "give it an --out outside the package" in capsys.readouterr().err
+    out = tmp_path / "extractor"
+    assert train_fer_classifier.main(["--train", str(fer_files / "train.npz"), "--validation", "--epochs", "1",
+                                      "--batch-size", "16", "--threads", "1", "--out", str(out)]) == 0
+    card = (out / "README.md").read_text()
+    assert "without the validation faces, 43 images" in card and "## FER-2013 validation split" in card
+    assert "(15 images)" in card and "Public test split" not in card
