@@ -3,7 +3,9 @@
 Each launch starts Python and torch in every process (seconds on two cores), so launches are few:
 two single-process "nodes" rendezvous on 127.0.0.1 (identical weights after every step, an exact
 resume); and, marked slow, the command line on 2 processes, killed and resumed, against one
-process at the same global batch. `benchmarks/ddp_scaling.py` is run by hand.
+process at the same global batch; and, in one spawn of 2 gloo processes, the synced batch norm
+against batch norm over the global batch and the start-up copy of rank 0's buffers.
+`benchmarks/ddp_scaling.py` is run by hand.
 """
 
 from __future__ import annotations
@@ -151,47 +153,59 @@ def test_cli_two_processes_killed_and_resumed_match_one_process_at_the_same_glob
     assert (two_samples - one_samples).abs().mean() < 0.05 * one_samples.abs().mean()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# -- in-process checks: one spawn of 2 gloo processes serves them all ----------------------------
+def _bn(channels: int):
+    from cganbalance.training.distributed import SyncedBatchNorm
+
+    bn = SyncedBatchNorm(channels, momentum=0.5)
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(0.5, 1.5, channels))
+        bn.bias.copy_(torch.linspace(-1, 1, channels))
+    return bn
 
 
-def _synced_bn_worker(rank: int, port: int, x: torch.Tensor, dy: torch.Tensor, out: dict) -> None:
+def _spawned_worker(rank: int, port: int, x: torch.Tensor, dy: torch.Tensor, out: dict) -> None:
     import torch.distributed as dist
 
-    from cganbalance.training.distributed import SyncedBatchNorm
+    from cganbalance.training import make_rng
+    from cganbalance.training.distributed import wrap
+    from cganbalance.training.presets import build_networks
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
-        bn = SyncedBatchNorm(x.shape[1], momentum=0.5)
-        with torch.no_grad():
-            bn.weight.copy_(torch.linspace(0.5, 1.5, x.shape[1]))
-            bn.bias.copy_(torch.linspace(-1, 1, x.shape[1]))
+        bn = _bn(x.shape[1])
         part = x.chunk(2)[rank].clone().contiguous(memory_format=torch.channels_last).requires_grad_()
         y = bn(part)
         y.backward(dy.chunk(2)[rank])
-        out[rank] = {"y": y.detach(), "dx": part.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
-                     "mean": bn.running_mean.clone(), "var": bn.running_var.clone()}
+        result = {"y": y.detach(), "dx": part.grad, "dw": bn.weight.grad, "db": bn.bias.grad,
+                  "mean": bn.running_mean.clone(), "var": bn.running_var.clone()}
+        # Networks built from a seed of each process's own (random_state=None under torchrun), then wrapped.
+        _, d, _ = build_networks("default", n_classes=2, data_shape=[1, 8, 8], rng=make_rng(rank),
+                                 overrides={"discriminator": {"widths": [4, 4]}})
+        result["wrapped"] = {k: v.clone() for k, v in wrap(d, torch.device("cpu")).module.state_dict().items()}
+        out[rank] = result
     finally:
         dist.destroy_process_group()
 
 
-def test_synced_batch_norm_on_two_processes_is_batch_norm_over_the_global_batch():
+@pytest.fixture(scope="module")
+def spawned():
+    """What 2 spawned gloo processes computed from the same global batch ``x`` and gradient ``dy``."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(8, 3, 5, 4, generator=gen) * 2 + 1
     dy = torch.randn(8, 3, 5, 4, generator=gen)
-    ctx = torch.multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
+    with torch.multiprocessing.get_context("spawn").Manager() as manager:
         out = manager.dict()
-        torch.multiprocessing.start_processes(_synced_bn_worker, args=(_free_port(), x, dy, out), nprocs=2,
+        torch.multiprocessing.start_processes(_spawned_worker, args=(_free_port(), x, dy, out), nprocs=2,
                                               start_method="spawn")
-        out = dict(out)
+        return x, dy, dict(out)
+
+
+def test_synced_batch_norm_on_two_processes_is_batch_norm_over_the_global_batch(spawned):
+    x, dy, out = spawned
     bn = torch.nn.BatchNorm2d(3, momentum=0.5)
-    with torch.no_grad():
-        bn.weight.copy_(torch.linspace(0.5, 1.5, 3))
-        bn.bias.copy_(torch.linspace(-1, 1, 3))
+    bn.load_state_dict(_bn(3).state_dict())
     ref_x = x.clone().requires_grad_()
     ref_y = bn(ref_x)
     ref_y.backward(dy)
@@ -205,30 +219,8 @@ def test_synced_batch_norm_on_two_processes_is_batch_norm_over_the_global_batch(
         torch.testing.assert_close(out[rank]["var"], bn.running_var)
 
 
-def _wrap_worker(rank: int, port: int, out: dict) -> None:
-    import torch.distributed as dist
-
-    from cganbalance.training import make_rng
-    from cganbalance.training.distributed import wrap
-    from cganbalance.training.presets import build_networks
-
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        # Each process built its networks from a seed of its own (random_state=None under torchrun).
-        _, d, _ = build_networks("default", n_classes=2, data_shape=[1, 8, 8], rng=make_rng(rank),
-                                 overrides={"discriminator": {"widths": [4, 4]}})
-        wrapped = wrap(d, torch.device("cpu"))
-        out[rank] = {k: v.clone() for k, v in wrapped.module.state_dict().items()}
-    finally:
-        dist.destroy_process_group()
-
-
-def test_wrapped_networks_start_from_rank_0s_weights_and_buffers():
-    ctx = torch.multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
-        out = manager.dict()
-        torch.multiprocessing.start_processes(_wrap_worker, args=(_free_port(), out), nprocs=2, start_method="spawn")
-        out = dict(out)
-    assert any("_u" in k for k in out[0])  # spectral-norm vectors are buffers
-    for k, v in out[0].items():
-        torch.testing.assert_close(out[1][k], v, rtol=0, atol=0, msg=k)
+def test_wrapped_networks_start_from_rank_0s_weights_and_buffers(spawned):
+    _, _, out = spawned
+    assert any("_u" in k for k in out[0]["wrapped"])  # spectral-norm vectors are buffers
+    for k, v in out[0]["wrapped"].items():
+        torch.testing.assert_close(out[1]["wrapped"][k], v, rtol=0, atol=0, msg=k)
