@@ -73,15 +73,14 @@ def main(argv=None) -> int:
         if parts["classes"] != list(fer2013.CLASSES):
             parser.error(f"{args.train} lists its classes as {parts['classes']}, not FER-2013's {list(fer2013.CLASSES)}.")
         (X_train, y_train), (X_test, y_test) = parts["train"], parts["validation"]
-        evaluated = "FER-2013 validation split (benchmarks/splits/fer2013-validation.json)"
+        scored, evaluated = "validation", "FER-2013 validation split (benchmarks/splits/fer2013-validation.json)"
     else:
         X_train, y_train = fer2013.load(args.train, split="train")
         X_test, y_test = fer2013.load(args.test, split="public_test")
-        evaluated = "Public test split"
+        scored, evaluated = "test", "Public test split"
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     print(f"{datetime.date.today()}; {machine()}")
-    print(f"train {len(X_train):,} images, {'validation' if args.validation else 'test'} {len(X_test):,} images; "
-          f"{args.epochs} epochs")
+    print(f"train {len(X_train):,} images, {scored} {len(X_test):,} images; {args.epochs} epochs")
 
     start = time.perf_counter()
     model = train_classifier(

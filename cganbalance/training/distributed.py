@@ -169,11 +169,12 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
     # forward pass: batch-norm statistics come from the synced global batch and spectral-norm
     # vectors from identical weights, so every process keeps the same ones (the distributed tests
     # compare them after every step), and each broadcast is one more point where processes wait.
-    for buffer in module.buffers():
-        dist.broadcast(buffer, 0)
-    no_forward_sync = ({"forward_sync_buffers": False}
-                       if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-                       else {"broadcast_buffers": False})  # torch before forward_sync_buffers
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters:
+        no_forward_sync = {"forward_sync_buffers": False}  # DDP still copies rank 0's buffers at start-up
+    else:  # older torch: broadcast_buffers=False skips the start-up copy too
+        for buffer in module.buffers():
+            dist.broadcast(buffer, 0)
+        no_forward_sync = {"broadcast_buffers": False}
     return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None, **no_forward_sync)
 
 
