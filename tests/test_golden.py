@@ -4,8 +4,9 @@ Written once with ``python -m tests.test_golden`` (from the repository root) bef
 restructuring, and checked after it: a refactor must not change what users get. On a machine
 like the one that wrote them (same torch, CPU model and architecture; one thread) the outputs
 must be bit-identical. Elsewhere float rounding differs between CPUs, so floats are compared to
-1e-4 and uint8 pixels may differ by one level in at most 0.1% of the values (where a value sits
-on a rounding boundary).
+1e-4 and uint8 pixels may differ by one level in at most 0.5% of the values (where a value sits
+on a rounding boundary; the paper preset's images differed in 0.13% between an AMD EPYC and an
+Intel Xeon).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def test_outputs_match_the_golden_ones(computed, key):
         np.testing.assert_array_equal(got, expected)  # the machine that wrote them: bit-identical
     elif got.dtype == np.uint8:
         diff = np.abs(got.astype(int) - expected.astype(int))
-        assert diff.max(initial=0) <= 1 and (diff > 0).mean() <= 0.001
+        assert diff.max(initial=0) <= 1 and (diff > 0).mean() <= 0.005
     elif got.dtype.kind == "f":
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     else:

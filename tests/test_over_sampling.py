@@ -66,7 +66,9 @@ def test_originals_first_and_untouched(tiny_tabular):
     np.testing.assert_array_equal(y, y_copy)
     np.testing.assert_array_equal(X_res[: len(X)], X)
     np.testing.assert_array_equal(y_res[: len(y)], y)
-    assert sampler.n_generated_ == {1: 36, 2: 60}
+    # max_synthetic_ratio="auto": at most n_real / 10 synthetic rows per real row (12 rows: 14 in all)
+    assert sampler.n_generated_ == {1: 36, 2: 14} and sampler.n_copied_ == {1: 0, 2: 46}
+    assert sampler.preset_ == "tabular"  # "auto" picks it for numeric tables too
     assert not hasattr(sampler, "sample_indices_")
 
 
@@ -87,7 +89,8 @@ def test_max_synthetic_ratio_caps_synthetic_rows_and_copies_the_rest(tiny_tabula
     sampler0 = tab_sampler(max_synthetic_ratio=0)
     X0, y0 = sampler0.fit_resample(X, y)
     assert sampler0.n_generated_ == {1: 0, 2: 0} and Counter(y0) == {0: 72, 1: 72, 2: 72}
-    np.testing.assert_array_equal(tab_sampler(max_synthetic_ratio=10).fit_resample(X, y)[0], tab_sampler().fit_resample(X, y)[0])
+    uncapped = tab_sampler(max_synthetic_ratio=None).fit_resample(X, y)[0]
+    np.testing.assert_array_equal(tab_sampler(max_synthetic_ratio=10).fit_resample(X, y)[0], uncapped)
 
 
 def test_extra_synthetic_balances_with_copies_then_adds_the_same_synthetic_count_to_every_class(tiny_tabular):
@@ -156,18 +159,20 @@ class _PrefersLargeFirstFeature:
 def test_filter_classifier_keeps_the_candidates_it_finds_most_typical(tiny_tabular):
     X, y = tiny_tabular
     clf = _PrefersLargeFirstFeature()
-    plain = tab_sampler(filter_keep=0.5)
+    plain = tab_sampler(filter_keep=0.5, max_synthetic_ratio=None)  # every new row synthetic
     X_plain, y_plain = plain.fit_resample(X, y)
-    ranked = tab_sampler(filter_keep=0.5, filter_classifier=clf)
+    ranked = tab_sampler(filter_keep=0.5, filter_classifier=clf, max_synthetic_ratio=None)
     X_ranked, y_ranked = ranked.fit_resample(X, y)
-    X_low, _ = tab_sampler(filter_keep=0.5, filter_classifier=_PrefersLargeFirstFeature(-1.0)).fit_resample(X, y)
+    X_low, _ = tab_sampler(filter_keep=0.5, filter_classifier=_PrefersLargeFirstFeature(-1.0),
+                           max_synthetic_ratio=None).fit_resample(X, y)
     assert clf.calls > 0
     np.testing.assert_array_equal(y_plain, y_ranked)
     # the classifier's preference shows, either way (the 1-epoch generator varies little: compare means)
     assert X_low[len(X) :, 0].mean() < X_plain[len(X) :, 0].mean() < X_ranked[len(X) :, 0].mean()
     # a pretrained generator has no discriminator: the classifier alone ranks its candidates
     def first_feature_mean(**kwargs):
-        X_new = tab_sampler(generator=plain.generator_, filter_keep=0.5, **kwargs).fit_resample(X, y)[0]
+        X_new = tab_sampler(generator=plain.generator_, filter_keep=0.5, max_synthetic_ratio=None,
+                            **kwargs).fit_resample(X, y)[0]
         return X_new[len(X) :, 0].mean()
 
     low, unranked = first_feature_mean(filter_classifier=_PrefersLargeFirstFeature(-1.0)), first_feature_mean()
@@ -186,8 +191,9 @@ class _PerClassPreference:
 
 def test_filter_classifier_reads_the_column_of_each_label(tiny_tabular):
     X, y = tiny_tabular  # classes 1 and 2 are topped up
-    X_plain, y_plain = tab_sampler().fit_resample(X, y)
-    X_ranked, y_ranked = tab_sampler(filter_classifier=_PerClassPreference()).fit_resample(X, y)
+    kwargs = dict(filter_keep=0.5, max_synthetic_ratio=None)  # both ranked by the discriminator, one also by the classifier
+    X_plain, y_plain = tab_sampler(**kwargs).fit_resample(X, y)
+    X_ranked, y_ranked = tab_sampler(filter_classifier=_PerClassPreference(), **kwargs).fit_resample(X, y)
     new = slice(len(X), None)
     is2, is1 = y_plain[new] == 2, y_plain[new] == 1
     assert X_ranked[new][is2, 0].mean() > X_plain[new][is2, 0].mean()  # class 2's own column, not position 2
@@ -278,7 +284,7 @@ def test_filter_classifier_fer2013_on_faces():
 
 def test_tabular_values_inside_observed_range(tiny_tabular):
     X, y = tiny_tabular
-    X_res, y_res = tab_sampler().fit_resample(X, y)
+    X_res, y_res = tab_sampler(max_synthetic_ratio=None).fit_resample(X, y)
     new = X_res[len(X) :]
     for label in (1, 2):
         assert new[y_res[len(X) :] == label].shape[0] > 0
@@ -557,9 +563,9 @@ def test_pandas_integer_columns_are_rounded_not_truncated(monkeypatch):
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"age": [50] * 48 + [54] * 12, "score": np.linspace(0, 1, 60)})  # mean age 50.8
     y = np.array([0] * 45 + [1] * 15)
-    # every synthetic sample at the standardised origin, i.e. at each feature's mean
+    # every synthetic sample at the standardised origin of the "mlp" recipe, i.e. at each feature's mean
     monkeypatch.setattr(CGANOverSampler, "_generate_filtered", lambda self, c, n, rng: np.zeros((n, 2), dtype=np.float32))
-    X_res, _ = tab_sampler().fit_resample(df, y)
+    X_res, _ = tab_sampler(preset="mlp", max_synthetic_ratio=None).fit_resample(df, y)
     assert (X_res["age"].iloc[60:] == 51).all()
 
 

@@ -81,6 +81,57 @@ def test_one_hot_blocks_pass_gradients():
         Generator(n_classes=2, output_shape=[5], arch="mlp", widths=[8], blocks=[[3, 6]])
 
 
+def _known_logits(block_sampling):
+    """A generator whose one block always has logits log(0.6), log(0.3), log(0.1), whatever z is."""
+    g = Generator(n_classes=2, latent_dim=3, output_shape=[4], arch="mlp", widths=[8], blocks=[[1, 4]],
+                  block_sampling=block_sampling)
+    with torch.no_grad():
+        g.body[-1].weight.zero_()
+        g.body[-1].bias.copy_(torch.tensor([0.0, *np.log([0.6, 0.3, 0.1])]))
+    return g
+
+
+def test_gumbel_block_sampling_draws_categories_from_the_softmax():
+    gumbel, argmax = _known_logits("gumbel"), _known_logits("argmax")
+    assert gumbel.noise_dim == 3 + 3 and argmax.noise_dim == 3
+    rows = gumbel.generate([0, 1] * 2000, random_state=0).numpy()
+    assert set(np.unique(rows[:, 1:])) == {0.0, 1.0} and (rows[:, 1:].sum(1) == 1).all()
+    np.testing.assert_allclose(rows[:, 1:].mean(0), [0.6, 0.3, 0.1], atol=0.02)  # rare categories kept
+    np.testing.assert_array_equal(argmax.generate([0, 1] * 50, random_state=0).numpy()[:, 1:].mean(0), [1, 0, 0])
+    np.testing.assert_array_equal(rows, gumbel.generate([0, 1] * 2000, random_state=0).numpy())  # seeded
+    z = gumbel.noise(5, torch.Generator().manual_seed(0), latent_scale=2.0)
+    assert z.shape == (5, 6) and (z[:, :3].abs().max() > 0)
+    with pytest.raises(ValueError, match=r"`z` must have noise_dim=6 columns .* Got 3"):
+        gumbel(torch.zeros(5, 3), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"`block_sampling` must be one of \['argmax', 'gumbel'\]. Got 'soft'"):
+        Generator(n_classes=2, output_shape=[4], arch="mlp", widths=[8], blocks=[[1, 4]], block_sampling="soft")
+
+
+def test_gumbel_generators_save_their_sampling_and_older_ones_load_as_argmax(tmp_path):
+    gumbel = _known_logits("gumbel")
+    gumbel.save_pretrained(tmp_path / "g")
+    loaded = Generator.from_pretrained(tmp_path / "g")
+    assert loaded.block_sampling == "gumbel"
+    torch.testing.assert_close(loaded.generate([1] * 20, random_state=3), gumbel.generate([1] * 20, random_state=3))
+    import json
+
+    _known_logits("argmax").save_pretrained(tmp_path / "a")
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    del config["block_sampling"]  # as generators saved before the option were written
+    (tmp_path / "a" / "config.json").write_text(json.dumps(config))
+    assert Generator.from_pretrained(tmp_path / "a").block_sampling == "argmax"
+
+
+def test_the_tabular_recipe_samples_categories_and_balances_batches(mixed):
+    from cganbalance.training.presets import build_networks
+
+    df, y = mixed
+    s = sampler().fit(df, y)
+    assert s.generator_.block_sampling == "gumbel" and s.generator_.noise_dim == 4 + 10
+    _, _, config = build_networks("tabular", n_classes=2, data_shape=[5], blocks=[[1, 3]])
+    assert config.real_sampling == "balanced"
+
+
 @pytest.mark.parametrize("key", [[0, 1, 2, 5], ["colour", "size", "member", "plan"], [-7, -6, -5, -2],
                                  [True, True, True, False, False, True, False]])
 def test_categorical_features_forms(mixed, key):
@@ -164,8 +215,11 @@ def test_preprocessor_alone_round_trips_and_decodes_blocks():
     assert list(wild[:, 0]) == ["b", "c"] and wild[0, 1] == 3 and wild[0, 2] == 0.1  # in range, whole numbers
 
 
-def test_filter_keep_auto_filters_numeric_tables_but_not_mixed_ones(mixed):
+def test_filter_keep_auto_filters_only_the_mlp_recipe(mixed):
     df, y = mixed
     assert sampler().fit(df, y)._filter_keep() is None
-    assert sampler().fit(df[["visits", "amount"]], y)._filter_keep() == 0.5  # the "mlp" recipe, as before
+    numeric = sampler().fit(df[["visits", "amount"]], y)
+    assert numeric.preset_ == "tabular" and numeric._filter_keep() is None  # "auto" picks "tabular" for every table
+    mlp = CGANOverSampler(epochs=2, random_state=0, preset="mlp", device="cpu").fit(df[["visits", "amount"]], y)
+    assert mlp.preset_ == "mlp" and mlp._filter_keep() == 0.5
     assert sampler(filter_keep=0.25).fit(df, y)._filter_keep() == 0.25

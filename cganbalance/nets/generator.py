@@ -25,6 +25,9 @@ from .serialization import SafeHubMixin, check_config
 
 __all__ = ["Generator"]
 
+#: How a generator picks the category of each one-hot block (``Generator(block_sampling=...)``).
+BLOCK_SAMPLING = ("argmax", "gumbel")
+
 _MODEL_CARD = """---
 {{ card_data }}
 ---
@@ -91,10 +94,17 @@ class Generator(
         Each is made exactly one-hot (the largest of its softmax entries is 1, the rest 0; the
         gradient passes through the softmax, a straight-through estimator), so a generated
         row holds one category per column, never a number between categories.
+    block_sampling : {"argmax", "gumbel"}
+        How each block's category is chosen. ``"argmax"``: its largest softmax entry, a
+        function of ``z`` alone. ``"gumbel"``: drawn from its softmax (the Gumbel-max trick;
+        gradients through the softmax of the perturbed logits), with Gumbel noise that
+        :meth:`noise` appends to ``z`` (``noise_dim`` = ``latent_dim`` + the blocks' widths).
+        A generator then only has to get a category's probability right instead of carving
+        the noise space into regions, and rare categories are not squeezed out.
     """
 
     #: ``config.json`` fields that may be absent (added later; absent means the default).
-    optional_config_fields = ("blocks",)
+    optional_config_fields = ("blocks", "block_sampling")
 
     def __init__(
         self,
@@ -111,6 +121,7 @@ class Generator(
         classes: Sequence[str] | None = None,
         value_range: Sequence[float] | None = None,
         blocks: Sequence[Sequence[int]] | None = None,
+        block_sampling: str = "argmax",
     ):
         super().__init__()
         self.n_classes = int(n_classes)
@@ -126,6 +137,9 @@ class Generator(
         name_index(self.classes, "generator's classes")  # names that differ only in case or spaces: refused
         in_dim = self.latent_dim + self.n_classes
         self.blocks = _check_blocks(blocks, arch, self.output_shape)
+        if block_sampling not in BLOCK_SAMPLING:
+            raise ValueError(f"`block_sampling` must be one of {list(BLOCK_SAMPLING)}. Got {block_sampling!r} instead.")
+        self.block_sampling = block_sampling
         if arch == "mlp":
             self.body = _mlp_body(in_dim, widths, self.output_shape[0], slope)
             self.net_size = None
@@ -142,10 +156,18 @@ class Generator(
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Map noise and integer labels to samples in ``[-1, 1]`` (images: at ``net_size``)."""
+        gumbel = None
+        if self.noise_dim != self.latent_dim:
+            if z.shape[1] != self.noise_dim:
+                raise ValueError(
+                    f"`z` must have noise_dim={self.noise_dim} columns (latent_dim={self.latent_dim} plus Gumbel noise "
+                    f"for block_sampling='gumbel'; draw it with Generator.noise). Got {z.shape[1]}."
+                )
+            z, gumbel = z[:, : self.latent_dim], z[:, self.latent_dim :]
         h = torch.cat([z, one_hot(labels, self.n_classes)], dim=1)
         if self.arch == "mlp":
             x = self.body(h)
-            return _one_hot_blocks(x, self.blocks) if self.blocks else x
+            return _one_hot_blocks(x, self.blocks, gumbel) if self.blocks else x
         h = self.fc(h).view(-1, self._first_channels, *self.base)
         x = torch.tanh(self.body(h))
         if list(x.shape[2:]) != self.net_size:
@@ -183,10 +205,26 @@ class Generator(
             )
         return torch.as_tensor(values.astype(np.int64))
 
+    @property
+    def noise_dim(self) -> int:
+        """Width of the noise :meth:`forward` takes: ``latent_dim``, plus the blocks' widths with Gumbel sampling."""
+        if self.blocks and self.block_sampling == "gumbel":
+            return self.latent_dim + sum(b - a for a, b in self.blocks)
+        return self.latent_dim
+
     def noise(self, n: int, rng: torch.Generator, latent_scale: float = 1.0) -> torch.Tensor:
-        """``n`` noise vectors drawn from ``rng`` (on its device), with standard deviation ``latent_scale``."""
+        """``n`` noise vectors drawn from ``rng`` (on its device), with standard deviation ``latent_scale``.
+
+        With ``block_sampling="gumbel"``, standard Gumbel noise for the one-hot blocks follows the
+        ``latent_dim`` normal entries (``latent_scale`` scales only those).
+        """
         z = torch.randn(n, self.latent_dim, generator=rng, device=rng.device)
-        return z * latent_scale if latent_scale != 1.0 else z
+        z = z * latent_scale if latent_scale != 1.0 else z
+        if self.noise_dim == self.latent_dim:
+            return z
+        u = torch.rand(n, self.noise_dim - self.latent_dim, generator=rng, device=rng.device)
+        gumbel = -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
+        return torch.cat([z, gumbel], 1)
 
     @torch.inference_mode()
     def generate(self, labels, random_state=None, batch_size: int = 512, latent_scale: float = 1.0) -> torch.Tensor:
@@ -278,6 +316,8 @@ class Generator(
         )
         if self.blocks:
             config["blocks"] = [list(b) for b in self.blocks]
+            if self.block_sampling != "argmax":
+                config["block_sampling"] = self.block_sampling
         check_config(type(self), config, source=type(self).__name__)
         with torch.device("meta"), torch.random.fork_rng(devices=[]):
             rebuilt = type(self)(**config).state_dict()
@@ -343,12 +383,17 @@ def _check_blocks(blocks, arch: str, output_shape: list[int]) -> list[list[int]]
     return out
 
 
-def _one_hot_blocks(x: torch.Tensor, blocks: list[list[int]]) -> torch.Tensor:
-    """Each block made one-hot at its largest entry; gradients through its softmax (straight-through)."""
-    parts, last = [], 0
+def _one_hot_blocks(x: torch.Tensor, blocks: list[list[int]], gumbel: torch.Tensor | None = None) -> torch.Tensor:
+    """Each block made one-hot at its largest entry (of the logits plus ``gumbel`` noise, if given: a
+    draw from the block's softmax); gradients through the softmax (straight-through)."""
+    parts, last, offset = [], 0, 0
     for a, b in blocks:
         parts.append(x[:, last:a])
-        soft = x[:, a:b].softmax(1)
+        logits = x[:, a:b]
+        if gumbel is not None:
+            logits = logits + gumbel[:, offset : offset + b - a].to(logits.dtype)
+            offset += b - a
+        soft = logits.softmax(1)
         hard = F.one_hot(soft.argmax(1), b - a).to(soft.dtype)
         # exactly one-hot when sampling; within a rounding error of it, with gradients, in training
         parts.append(hard + soft - soft.detach() if torch.is_grad_enabled() else hard)

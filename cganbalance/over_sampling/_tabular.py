@@ -70,9 +70,10 @@ def categorical_mask(X, categorical_features, n_features: int) -> np.ndarray:
 
 
 def table_categorical(X, preset: str, categorical_features) -> np.ndarray | None:
-    """The categorical-column mask of a table for the sampler, or ``None`` when the table goes to
-    the numeric ``"mlp"`` recipe (no categorical column, and ``"tabular"`` not asked for) or the
-    preset is an image preset (``build_networks`` then says it is for images)."""
+    """The categorical-column mask of a table for the sampler, or ``None`` when the table is all
+    numeric and ``"tabular"`` was not asked for by name (it is then checked as a number array;
+    ``"auto"`` still trains the ``"tabular"`` recipe on it), or the preset is an image preset
+    (``build_networks`` then says it is for images)."""
     n_features = X.shape[1] if getattr(X, "ndim", 2) == 2 and hasattr(X, "shape") else len(X[0])
     mask = categorical_mask(X, categorical_features, n_features)
     if preset not in ("auto", "tabular", "mlp"):
