@@ -543,6 +543,30 @@ def test_train_fer_generator_resumes_and_records_its_curve(fer_files, tmp_path, 
 
     assert from_pretrained(str(state / "best")).classes == list(CLASSES)
 
+    # a branch: another recipe continued from this run's checkpoint, with a two-sample test in its curve
+    branch = tmp_path / "branch"
+    argv = ["--recipe", "balanced-diffaug", "--train", str(fer_files / "train.npz"), "--state", str(branch),
+            "--threads", "1", "--init-from", str(state), "--two-sample-epochs", "1", "--resume"]
+    assert train_fer_generator.main([*argv, "--epochs", "4"]) == 0
+    assert "--init-from: Resuming with training settings that differ" in capsys.readouterr().out
+    run = json.loads((branch / "run.json").read_text())
+    assert run["init_from"]["epoch"] == 3 and run["init_from"]["recipe"] == "proj-aux"
+    # the parent's networks and settings, the branch recipe's on top
+    assert run["overrides"]["discriminator"] == {"conditioning": "projection+auxiliary"}
+    assert run["overrides"]["train"] == {"loss": "hinge", "aux_weight_g": 0.2, "real_sampling": "balanced",
+                                         "augment": "translation,cutout"}
+    curve = json.loads((branch / "curve.json").read_text())
+    assert [row["epoch"] for row in curve] == [4] and 0.0 <= curve[0]["two_sample"] <= 1.0
+    assert curve[0]["train_seconds"] > json.loads((state / "curve.json").read_text())[-1]["train_seconds"]
+    assert train_fer_generator.main([*argv, "--epochs", "5"]) == 0  # the same command resumes the branch
+    assert [row["epoch"] for row in json.loads((branch / "curve.json").read_text())] == [4, 5]
+    assert json.loads((branch / "run.json").read_text())["init_from"]["epoch"] == 3
+    with pytest.raises(ValueError, match="--init-from must name another run's folder"):
+        train_fer_generator.main([*common, "--init-from", str(state), "--epochs", "9", "--state", str(tmp_path / "x"),
+                                  "--init-from", str(tmp_path / "x")])
+    assert train_fer_generator.selection_score({"recall": 0.2, "coverage": 0.8, "classifier_recall": 0.7,
+                                                "two_sample": 0.9}) == pytest.approx(1.7 + 0.2)
+
 
 @pytest.mark.slow  # a full-width translator: about 10 s alone, 40 s on a loaded machine
 def test_train_fer_transfer_resumes_and_scores_edits_of_other_emotions(fer_files, tmp_path, monkeypatch, capsys):
