@@ -70,7 +70,7 @@ RECIPES = {
     # Aimed at realism (faces that are hard to tell from real ones): every class equally often in
     # the real batches, and DiffAugment (translation, cutout) of what D sees, real and generated.
     # Meant to continue a run (--init-from): it made fer2013-cgan-balanced from fer2013-cgan,
-    # whose faces a two-sample classifier then told apart 65% of the time instead of 92%.
+    # whose faces a two-sample classifier then told apart 65% of the time instead of 92% (validation split).
     "balanced-diffaug": {"train": {"real_sampling": "balanced", "augment": "translation,cutout"}},
 }
 
@@ -155,9 +155,15 @@ def main(argv=None) -> int:
 
     if args.resume and args.init_from and not (state / CHECKPOINT_NAME).exists():
         args.resume = False  # the first run of a branch: start it from --init-from; later runs resume it
-    overrides, parent_run = RECIPES[args.recipe], None
-    if args.resume and (state / "run.json").exists():
-        overrides = json.loads((state / "run.json").read_text()).get("overrides", overrides)
+    overrides, parent_run, stored = RECIPES[args.recipe], None, None
+    if args.resume:
+        stored = json.loads((state / "run.json").read_text())
+        if stored["recipe"] != args.recipe or stored["seed"] != args.seed:
+            raise ValueError(
+                f"--resume: {state} holds recipe {stored['recipe']!r}, seed {stored['seed']}; "
+                f"got --recipe {args.recipe} --seed {args.seed}."
+            )
+        overrides = stored.get("overrides", overrides)  # a branch's: its parent's networks, its recipe on top
     elif args.init_from:
         if Path(args.init_from).resolve() == state.resolve():
             raise ValueError(f"--init-from must name another run's folder than --state. Got {args.init_from} for both.")
@@ -174,13 +180,7 @@ def main(argv=None) -> int:
         "gflop_per_step": flops_per_step / 1e9,
     }
     curve: list[dict] = []
-    if args.resume:
-        stored = json.loads((state / "run.json").read_text())
-        if stored["recipe"] != args.recipe or stored["seed"] != args.seed:
-            raise ValueError(
-                f"--resume: {state} holds recipe {stored['recipe']!r}, seed {stored['seed']}; "
-                f"got --recipe {args.recipe} --seed {args.seed}."
-            )
+    if stored is not None:
         trainer.load_checkpoint(state)
         curve = [r for r in json.loads((state / "curve.json").read_text()) if r["epoch"] <= trainer.epoch]
         run["sessions"] = stored.get("sessions", [])

@@ -122,7 +122,7 @@ class CGANOverSampler(BaseOverSampler):
         tables, a ratio that grows with the class, ``n_real / 10`` (a class of 30 rows gets at
         most 3 synthetic rows per real one, a class of 300 rows at most 30: a generator learns
         little from a few dozen rows, and on the validation tables a synthetic-only top-up of
-        a 28-row class lost 0.08 balanced accuracy to copies); ``None`` for images, and with
+        a 28-row class lost 0.05 balanced accuracy to this mix); ``None`` for images, and with
         ``extra_synthetic``.
 
     extra_synthetic : int, float or None, default=None
