@@ -35,7 +35,12 @@ Strategies:
   added to every class, the majority too (``E`` with a decimal point: that fraction of the
   largest class), so that real and synthetic images are each balanced across classes;
 - ``...-latent-S`` (e.g. ``cgan-latent-1.5``, ``cgan-ratio-0.5-latent-1.5``): any of these
-  with ``latent_scale=S``, noise of standard deviation ``S`` (more varied faces above 1).
+  with ``latent_scale=S``, noise of standard deviation ``S`` (more varied faces above 1);
+- ``...-keep-K`` (e.g. ``cgan-keep-0.25``, ``cgan-keep-1``): any of these with
+  ``filter_keep=K``: ``1 / K`` candidates drawn per face and the best ``K`` of them kept, ranked
+  by the discriminator saved with the generator (when its folder holds one) and/or the
+  classifier of ``-filtered``; ``-keep-1`` ranks nothing. Without it the sampler's default
+  (``"auto"``: 0.5 when there is something to rank with).
 
 Splits, exactly one of:
 
@@ -111,13 +116,14 @@ from sklearn.metrics import (
 
 from cganbalance import fer2013
 from cganbalance.classifier import extract, train_classifier
+from cganbalance.hub import load_discriminator
 
 STRATEGIES = ("none", "class_weights", "RandomOverSampler", "SMOTE", "cgan")
 #: ``cgan-ratio-R``: the cGAN with at most R synthetic images per real one, the rest copies.
 #: ``cgan-filtered[-ratio-R]``: candidates also ranked by the shipped FER-2013 classifier.
 CGAN_VARIANT = re.compile(
     r"cgan(?P<filtered>-filtered)?(?:-ratio-(?P<ratio>\d+(?:\.\d+)?))?(?:-extra-(?P<extra>\d+(?:\.\d+)?))?"
-    r"(?:-latent-(?P<latent>\d+(?:\.\d+)?))?"
+    r"(?:-latent-(?P<latent>\d+(?:\.\d+)?))?(?:-keep-(?P<keep>\d+(?:\.\d+)?))?"
 )
 DEFAULT_GENERATOR = "fer2013-cgan"
 #: Per-class scores shown in the table (the two rarest FER-2013 emotions).
@@ -145,17 +151,21 @@ def check_strategy(name: str) -> str:
         if not 0 < scale <= 10:
             raise argparse.ArgumentTypeError(f"the latent scale of {name!r} must be in (0, 10]")
         latent = f"-latent-{scale:g}" if scale != 1.0 else ""
+        if match["keep"] and not 0 < float(match["keep"]) <= 1:
+            raise argparse.ArgumentTypeError(f"the kept fraction of {name!r} must be in (0, 1]")
+        keep = f"-keep-{float(match['keep']):g}" if match["keep"] else ""
         if match["ratio"] and match["extra"]:
             raise argparse.ArgumentTypeError(f"{name!r}: -ratio-R and -extra-E cannot be combined")
         extra = f"-extra-{extra_synthetic(name)}" if match["extra"] else ""
-        canonical = f"cgan{match['filtered'] or ''}{ratio}{extra}{latent}"
+        canonical = f"cgan{match['filtered'] or ''}{ratio}{extra}{latent}{keep}"
         parsed = CGAN_VARIANT.fullmatch(canonical)
         if parsed is None or synthetic_ratio(canonical) != (float(match["ratio"]) if match["ratio"] else None) \
-                or latent_scale(canonical) != scale or extra_synthetic(canonical) != extra_synthetic(name):
+                or latent_scale(canonical) != scale or extra_synthetic(canonical) != extra_synthetic(name) \
+                or filter_keep(canonical) != filter_keep(name):
             raise argparse.ArgumentTypeError(f"{name!r}: give R and S with at most 6 significant digits, without exponents")
         return canonical
     raise argparse.ArgumentTypeError(
-        f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R|-extra-E][-latent-S]. Got {name!r}."
+        f"must be one of {', '.join(STRATEGIES)}, or cgan[-filtered][-ratio-R|-extra-E][-latent-S][-keep-K]. Got {name!r}."
     )
 
 
@@ -188,6 +198,12 @@ def extra_synthetic(strategy: str) -> int | float | None:
 def latent_scale(strategy: str) -> float:
     match = CGAN_VARIANT.fullmatch(strategy)
     return float(match["latent"]) if match and match["latent"] else 1.0
+
+
+def filter_keep(strategy: str) -> float | str:
+    """``-keep-K``: the fraction of candidates kept after ranking (1: no ranking); the sampler's "auto" otherwise."""
+    match = CGAN_VARIANT.fullmatch(strategy)
+    return float(match["keep"]) if match and match["keep"] else "auto"
 
 
 def classifier_filtered(strategy: str) -> bool:
@@ -248,6 +264,7 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.
             extra_synthetic=extra_synthetic(strategy),
             filter_classifier="fer2013" if classifier_filtered(strategy) else None,
             latent_scale=latent_scale(strategy),
+            filter_keep=filter_keep(strategy),
             random_state=seed,
             device="cpu",
         )
@@ -279,6 +296,9 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         strategy, data["X_train"], data["y_train"], seed, generator=generator
     )
     resample_seconds = time.perf_counter() - start
+    discriminator_filter = None
+    if strategy.startswith("cgan"):  # whether the generator's folder holds the discriminator that ranked candidates
+        discriminator_filter = load_discriminator(generator if generator is not None else DEFAULT_GENERATOR) is not None
     model = train_classifier(
         X,
         y,
@@ -308,7 +328,8 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy),
             "extra_synthetic": extra_synthetic(strategy),
             "filter_classifier": "fer2013" if classifier_filtered(strategy) else None,
-            "latent_scale": latent_scale(strategy)}
+            "latent_scale": latent_scale(strategy), "filter_keep": filter_keep(strategy),
+            "discriminator_filter": discriminator_filter}
            if strategy.startswith("cgan") else {}),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "resample_seconds": resample_seconds,
@@ -400,6 +421,14 @@ def cgan_note(runs: list[dict]) -> str:
             " -latent-S: the generator's noise drawn with standard deviation S instead of 1 (`latent_scale=S`),"
             " for more varied, less typical faces."
         )
+    if any(r.get("discriminator_filter") for r in cgan):
+        note += (
+            " With a generator whose folder holds its discriminator, candidates are ranked by it"
+            " (`filter_keep`, 0.5 by default: twice as many drawn, the half it finds most real and most of"
+            " their class kept)."
+        )
+    if any(r.get("filter_keep", "auto") != "auto" for r in cgan):
+        note += " -keep-K: `filter_keep=K`, 1/K candidates per face (-keep-1: no ranking)."
     return note
 
 

@@ -19,7 +19,11 @@ validation metrics), ``run.json`` (recipe, seed, data) and ``samples.png`` (the 
 ``--init-from OTHER_STATE`` starts a new run from another run's checkpoint and trains it on with this
 recipe's settings (a branch: the same command later resumes the branch); ``--two-sample-epochs N``
 adds a two-sample test (generated against real validation faces) to every evaluation, and counts it
-in choosing the best generator.
+in choosing the best generator. ``--export DIR`` writes the state's current weight average and
+discriminator as a generator folder (as ``STATE/best`` holds it, float16) and trains nothing:
+
+    python benchmarks/train_fer_generator.py --recipe default --train ../shared/data/fer2013/train.npz \
+        --state checkpoints/fer2013-v2-default --epochs 56 --resume --export checkpoints/fer2013-v2-default/e56
 
     python benchmarks/train_fer_generator.py --recipe balanced-diffaug --train ../shared/data/fer2013/train.npz \\
         --state checkpoints/fer2013-v2-balanced-diffaug --init-from checkpoints/fer2013-v2-default \\
@@ -138,7 +142,12 @@ def main(argv=None) -> int:
     parser.add_argument("--two-sample-epochs", type=int, default=0, metavar="N",
                         help="add a two-sample test (a CNN trained N epochs to tell generated from real validation "
                         "faces) to every evaluation; it then counts in choosing the best generator")
+    parser.add_argument("--export", default=None, metavar="DIR",
+                        help="with --resume: save the state's weight average and discriminator to DIR (float16) "
+                        "as a generator folder, and train nothing")
     args = parser.parse_args(argv)
+    if args.export and not args.resume:
+        parser.error("--export needs --resume (it exports the state's checkpoint)")
     if args.threads:
         torch.set_num_threads(args.threads)
     state = Path(args.state)
@@ -199,6 +208,18 @@ def main(argv=None) -> int:
             "state": str(parent), "recipe": parent_run["recipe"], "epoch": trainer.epoch, "step": trainer.step,
             "train_seconds": round(sum(h["seconds"] for h in trainer.history), 1),
         }
+    if args.export:
+        card = (
+            "## Training\n\n"
+            f"- recipe `{args.recipe}` (benchmarks/train_fer_generator.py), seed {args.seed}\n"
+            f"- data: FER-2013 train.npz minus the validation split ({len(X_train):,} faces)\n"
+            f"- exported from `{state}` at epoch {trainer.epoch}, step {trainer.step}: the weight average, with the "
+            "discriminator of the same step\n"
+        )
+        folder = save_generator(copy.deepcopy(trainer.sampling_generator).half(), args.export,
+                                discriminator=copy.deepcopy(trainer.discriminator).half(), history=trainer.history, card=card)
+        print(f"Exported epoch {trainer.epoch} (step {trainer.step}) to {folder}")
+        return 0
     state.mkdir(parents=True, exist_ok=True)
     run.setdefault("sessions", []).append(
         {"started": datetime.datetime.now().isoformat(timespec="seconds"), "command": command(), "machine": machine(),
@@ -241,7 +262,8 @@ def main(argv=None) -> int:
                 start = run["init_from"]
                 card += (f"- continued from `{start['state']}` (recipe `{start['recipe']}`) at epoch {start['epoch']}, "
                          f"step {start['step']}\n")
-            save_generator(copy.deepcopy(g).half(), state / "best", history=t.history, card=card)
+            save_generator(copy.deepcopy(g).half(), state / "best", discriminator=copy.deepcopy(t.discriminator).half(),
+                           history=t.history, card=card)
         print(json.dumps(row), flush=True)
 
     if trainer.epoch < args.epochs:

@@ -77,9 +77,10 @@ def _train(args) -> int:
         + "\n"
         f"- command: `{command}`\n"
     )
+    d = sampler.discriminator_
     if args.half:
-        g = g.half()
-    save_generator(g.float() if not args.half else g, out / "generator", history=sampler.history_, card=card)
+        g, d = g.half(), d.half()
+    save_generator(g, out / "generator", discriminator=d, history=sampler.history_, card=card)
     loss_plot(sampler.history_, out / "losses.png")
     sample_grid(g.float(), out / "samples.png", random_state=0)
     print(f"Saved the generator to {out / 'generator'}; samples in {out / 'samples.png'}, losses in {out / 'losses.png'}.")
@@ -152,9 +153,10 @@ def _sample(args) -> int:
 
 
 def _push(args) -> int:
-    from .hub import load_generator, push_to_hub
+    from .hub import load_discriminator, load_generator, push_to_hub
 
-    info = push_to_hub(load_generator(args.generator), args.repo_id, private=args.private)
+    g = load_generator(args.generator)
+    info = push_to_hub(g, args.repo_id, discriminator=load_discriminator(args.generator, g), private=args.private)
     print(f"Pushed to {args.repo_id}: {getattr(info, 'commit_url', info)}")
     return 0
 

@@ -10,7 +10,11 @@ Resolution order of :func:`from_pretrained` ``name``:
 4. anything else must be a Hub repo id (``"org/name"``), downloaded through ``huggingface_hub``'s
    cache (with ``HF_HUB_OFFLINE=1``, only the cache is read).
 
-Nothing is ever unpickled: weights are read from ``model.safetensors`` only, and ``config.json``
+A generator folder may also hold the discriminator it was trained with (``discriminator.json`` +
+``discriminator.safetensors``): :func:`load_discriminator` reads it, and ``CGANOverSampler``
+ranks a pretrained generator's candidates with it (``filter_keep``).
+
+Nothing is ever unpickled: weights are read from ``*.safetensors`` only, and every config
 is checked field by field (names and types) before any network is built. Missing files raise
 ``FileNotFoundError``; files that are present but wrong raise ``ValueError``.
 """
@@ -27,14 +31,17 @@ from pathlib import Path
 
 from huggingface_hub import constants
 
-from .nets import Generator
-from .nets.serialization import CONFIG_NAME, WEIGHTS_NAME, build_model, load_weights, read_config
+from .nets import Discriminator, Generator
+from .nets.serialization import CONFIG_NAME, WEIGHTS_NAME, build_model, load_weights, read_config, write_model_files
 
-__all__ = ["ALIASES", "PretrainedAlias", "from_pretrained", "save_generator", "push_to_hub"]
+__all__ = ["ALIASES", "PretrainedAlias", "from_pretrained", "load_discriminator", "save_generator", "push_to_hub"]
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+#: The discriminator a generator was trained with, saved beside it (optional).
+DISCRIMINATOR_CONFIG = "discriminator.json"
+DISCRIMINATOR_WEIGHTS = "discriminator.safetensors"
 #: Files a saved generator folder may hold; ``save_generator`` replaces only such folders.
-_FOLDER_FILES = {CONFIG_NAME, WEIGHTS_NAME, "README.md", ".gitattributes"}
+_FOLDER_FILES = {CONFIG_NAME, WEIGHTS_NAME, DISCRIMINATOR_CONFIG, DISCRIMINATOR_WEIGHTS, "README.md", ".gitattributes"}
 
 
 @dataclass(frozen=True)
@@ -189,13 +196,76 @@ def _load(name, parameter: str, revision, map_location, hub_kwargs) -> Generator
     raise ValueError(f"`{parameter}={key!r}` is not an existing folder; expected {expected}.{hint}")
 
 
+def load_discriminator(name, generator: Generator | None = None, revision: str | None = None, *,
+                       map_location="cpu", **hub_kwargs) -> Discriminator | None:
+    """The discriminator saved with a generator, or ``None`` when there is none.
+
+    ``name`` is what :func:`from_pretrained` takes (alias, folder or Hub repo id; a
+    :class:`~cganbalance.nets.Generator` object carries no discriminator, so ``None``).
+    ``generator``, when given, is checked to make samples the discriminator takes (same
+    classes, shape and kind). A Hub repository, or a cached copy of one while offline, without
+    ``discriminator.json`` gives ``None``.
+    """
+    if isinstance(name, Generator) or not isinstance(name, (str, os.PathLike)):
+        return None
+    key = os.fspath(name)
+    folder, repo_id = None, None
+    if os.path.isdir(key):
+        folder = Path(key)
+    elif key in ALIASES:
+        alias = ALIASES[key]
+        embedded = PRETRAINED_DIR / alias.embedded
+        if revision is None and (embedded / WEIGHTS_NAME).is_file():
+            folder = embedded
+        else:
+            repo_id, revision = alias.repo_id, revision or alias.revision
+    elif not os.path.exists(key) and _is_repo_id(key):
+        repo_id = key
+    else:
+        return None
+    if folder is not None:
+        source = f"{key} (embedded copy)" if key in ALIASES else str(folder)
+        config_path, weights = folder / DISCRIMINATOR_CONFIG, folder / DISCRIMINATOR_WEIGHTS
+        if not config_path.is_file():
+            return None
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+
+        source = f"{repo_id} (Hub)"
+        try:
+            config_path = hf_hub_download(repo_id, DISCRIMINATOR_CONFIG, revision=revision, **hub_kwargs)
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            return None
+        weights = _hub_file(repo_id, DISCRIMINATOR_WEIGHTS, revision, "", **hub_kwargs)
+    d = build_model(read_config(config_path, source), f"{source}: {DISCRIMINATOR_CONFIG}", Discriminator)
+    load_weights(d, weights, map_location=map_location)
+    if generator is not None:
+        check_pair(generator, d, source)
+    return d.eval()
+
+
+def check_pair(generator: Generator, discriminator: Discriminator, source: str = "the discriminator") -> None:
+    """A ``ValueError`` unless ``discriminator`` takes ``generator``'s samples (classes, shape, kind)."""
+    shape = list(generator.output_shape)
+    if generator.arch == "conv":
+        shape = [shape[0], *generator.net_size]
+    got = discriminator.init_kwargs
+    if (got["n_classes"], list(got["input_shape"]), got["arch"]) != (generator.n_classes, shape, generator.arch):
+        raise ValueError(
+            f"{source}: the discriminator takes {got['arch']} samples of shape {got['input_shape']} in "
+            f"{got['n_classes']} classes, but the generator makes {generator.arch} samples of shape {shape} in "
+            f"{generator.n_classes} classes."
+        )
+
+
 def load_generator(spec) -> Generator:
     """``from_pretrained`` for a ``generator`` parameter: errors name ``generator``."""
     return _load(spec, "generator", None, "cpu", {})
 
 
 # -- saving ----------------------------------------------------------------------------------
-def _card_details(generator: Generator, history: list | None, extra: str | None) -> str:
+def _card_details(generator: Generator, history: list | None, extra: str | None, discriminator=None) -> str:
     cfg = generator.get_config()
     lines = [
         "## Model",
@@ -205,6 +275,11 @@ def _card_details(generator: Generator, history: list | None, extra: str | None)
         f"- latent size: {cfg['latent_dim']}",
         f"- parameters: {sum(p.numel() for p in generator.parameters()):,}",
     ]
+    if discriminator is not None:
+        lines.append(
+            f"- discriminator: the one it was trained with ({sum(p.numel() for p in discriminator.parameters()):,} "
+            f"parameters, `{DISCRIMINATOR_WEIGHTS}`); `CGANOverSampler` ranks candidates with it (`filter_keep`)"
+        )
     if history:
         last = history[-1]
         lines += [
@@ -223,15 +298,23 @@ def _sibling(target: Path, tag: str) -> Path:
 
 
 def save_generator(
-    generator: Generator, save_directory, *, history=None, card: str | None = None, repo_id: str | None = None
+    generator: Generator, save_directory, *, discriminator: Discriminator | None = None, history=None,
+    card: str | None = None, repo_id: str | None = None,
 ) -> Path:
     """Save ``generator`` to ``save_directory`` atomically (written next to it, then renamed).
 
     Writes ``config.json``, ``model.safetensors`` and a ``README.md`` model card naming the
-    classes, the training ``history`` summary and the ``card`` text (Markdown). An existing
-    generator folder is replaced only once the new one is complete; a folder holding other
-    files is refused rather than deleted. ``repo_id`` is shown in the card's usage example.
+    classes, the training ``history`` summary and the ``card`` text (Markdown); with
+    ``discriminator`` (the one ``generator`` was trained with), also ``discriminator.json`` and
+    ``discriminator.safetensors``, in the discriminator's own precision, so that the sampler can
+    rank the generator's candidates with it. An existing generator folder is replaced only once
+    the new one is complete; a folder holding other files is refused rather than deleted.
+    ``repo_id`` is shown in the card's usage example.
     """
+    if discriminator is not None:
+        if not isinstance(discriminator, Discriminator):
+            raise TypeError(f"`discriminator` must be a Discriminator or None. Got {type(discriminator).__name__} instead.")
+        check_pair(generator, discriminator, "`discriminator`")
     target = Path(save_directory)
     if target.exists():
         if not target.is_dir():
@@ -246,9 +329,12 @@ def save_generator(
     tmp = _sibling(target, "tmp")
     tmp.mkdir()  # unlike tempfile.mkdtemp (0700), mkdir honours the umask: a normal, shareable folder
     try:
-        details = _card_details(generator, history, card)
+        details = _card_details(generator, history, card, discriminator)
         card_kwargs = {"details": details, "repo_id": repo_id, "example_labels": json.dumps(generator.classes[:2])}
         generator.save_pretrained(tmp, model_card_kwargs=card_kwargs)
+        if discriminator is not None:
+            write_model_files(discriminator, tmp, config=discriminator.init_kwargs,
+                              config_name=DISCRIMINATOR_CONFIG, weights_name=DISCRIMINATOR_WEIGHTS)
         if target.exists():
             old = _sibling(target, "old")
             os.replace(target, old)
@@ -263,9 +349,11 @@ def save_generator(
 
 
 def push_to_hub(
-    generator: Generator, repo_id: str, *, history=None, card: str | None = None, api=None, private=None, **kwargs
+    generator: Generator, repo_id: str, *, discriminator: Discriminator | None = None, history=None,
+    card: str | None = None, api=None, private=None, **kwargs
 ):
-    """Upload ``generator`` (config, weights, model card) to a Hub repository, creating it if needed.
+    """Upload ``generator`` (config, weights, model card; ``discriminator`` too, when given: see
+    :func:`save_generator`) to a Hub repository, creating it if needed.
 
     ``api`` is an optional ``huggingface_hub.HfApi`` (for a custom endpoint or token);
     ``kwargs`` go to ``HfApi.upload_folder`` (``commit_message``, ``revision``, ...).
@@ -277,5 +365,7 @@ def push_to_hub(
     repo_id = api.create_repo(repo_id, exist_ok=True, private=private).repo_id
     kwargs.setdefault("commit_message", "Upload cganbalance generator")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = save_generator(generator, Path(tmp) / "generator", history=history, card=card, repo_id=repo_id)
+        folder = save_generator(
+            generator, Path(tmp) / "generator", discriminator=discriminator, history=history, card=card, repo_id=repo_id
+        )
         return api.upload_folder(repo_id=repo_id, folder_path=folder, **kwargs)

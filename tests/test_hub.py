@@ -419,3 +419,110 @@ def test_every_alias_ships_its_generator(alias):
     assert f"# {alias}:" in (folder / "README.md").read_text()
     images = g.generate(["disgust", "happy"], random_state=0)
     assert images.shape == (2, 1, 48, 48) and torch.isfinite(images).all()
+
+
+# -- the discriminator saved beside a generator --------------------------------------------------
+def tiny_discriminator(generator: Generator, seed: int = 0, **overrides):
+    """A discriminator that takes ``generator``'s samples, with seeded weights."""
+    from cganbalance.nets import Discriminator
+
+    kwargs = dict(n_classes=generator.n_classes, input_shape=[1, *generator.net_size], widths=[4, 8])
+    d = Discriminator(**{**kwargs, **overrides})
+    init_weights(d, torch.Generator().manual_seed(seed), std=0.3)
+    return d.eval()
+
+
+@torch.no_grad()
+def same_scores(a, b, generator) -> bool:
+    x = generator.generate(LABELS, random_state=0).clone()
+    labels = torch.tensor([generator.classes.index(c) for c in LABELS])
+    return all(torch.equal(u, v) for u, v in zip(a(x, labels), b(x, labels)))
+
+
+def test_discriminator_round_trip(generator, tmp_path):
+    d = tiny_discriminator(generator)
+    folder = save_generator(generator, tmp_path / "g", discriminator=d)
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json", "model.safetensors", "discriminator.json", "discriminator.safetensors", "README.md"
+    }
+    loaded = hub_module.load_discriminator(folder, from_pretrained(folder))
+    assert same_scores(loaded, d, generator) and not loaded.training
+    assert "- discriminator: the one it was trained with" in (folder / "README.md").read_text()
+    # A folder without one, a generator object and an alias without one give None.
+    assert hub_module.load_discriminator(save_generator(generator, tmp_path / "plain")) is None
+    assert "discriminator" not in (tmp_path / "plain" / "README.md").read_text()
+    assert hub_module.load_discriminator(generator) is None
+
+
+def test_a_discriminator_for_other_samples_is_refused(generator, tmp_path):
+    for wrong, what in [({"n_classes": 4}, "in 4 classes"), ({"input_shape": [1, 8, 8]}, r"of shape \[1, 8, 8\]")]:
+        with pytest.raises(ValueError, match=rf"`discriminator`: the discriminator takes conv samples .*{what}.*"
+                                             r"but the generator makes conv samples of shape \[1, 16, 16\] in 3 classes"):
+            save_generator(generator, tmp_path / "g", discriminator=tiny_discriminator(generator, **wrong))
+    assert not (tmp_path / "g").exists()
+    with pytest.raises(TypeError, match="`discriminator` must be a Discriminator or None. Got Generator instead."):
+        save_generator(generator, tmp_path / "g", discriminator=generator)
+    # A folder whose discriminator was swapped for another one is refused when loaded with its generator.
+    folder = save_generator(generator, tmp_path / "g", discriminator=tiny_discriminator(generator))
+    other = save_generator(tiny_generator(output_shape=[1, 8, 8]), tmp_path / "small",
+                           discriminator=tiny_discriminator(tiny_generator(output_shape=[1, 8, 8])))
+    for name in ("discriminator.json", "discriminator.safetensors"):
+        (folder / name).write_bytes((other / name).read_bytes())
+    with pytest.raises(ValueError, match=rf"{folder}: the discriminator takes conv samples of shape \[1, 8, 8\]"):
+        hub_module.load_discriminator(folder, from_pretrained(folder))
+
+
+def test_discriminator_weights_are_checked(generator, tmp_path, no_unpickling):
+    folder = save_generator(generator, tmp_path / "g", discriminator=tiny_discriminator(generator))
+    (folder / "discriminator.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="No discriminator.safetensors at "):
+        hub_module.load_discriminator(folder)
+    folder = save_generator(generator, tmp_path / "g", discriminator=tiny_discriminator(generator))
+    config = json.loads((folder / "discriminator.json").read_text())
+    (folder / "discriminator.json").write_text(json.dumps({**config, "widths": "wide"}))
+    with pytest.raises(ValueError, match=r"discriminator.json.*field 'widths' must be"):
+        hub_module.load_discriminator(folder)
+
+
+def test_sampler_ranks_a_pretrained_generators_candidates_with_its_discriminator(generator, letters, tmp_path):
+    X, y = letters
+    d = tiny_discriminator(generator)
+    folder = save_generator(generator, tmp_path / "g", discriminator=d)
+    ranked = CGANOverSampler(generator=folder, random_state=0)
+    X_ranked, _ = ranked.fit_resample(X, y)
+    assert ranked.discriminator_ is not None and same_scores(ranked.discriminator_, d, generator)
+    # The same draw without ranking (filter_keep=None), and from a folder without the discriminator.
+    X_plain, _ = CGANOverSampler(generator=folder, random_state=0, filter_keep=None).fit_resample(X, y)
+    X_no_d, _ = CGANOverSampler(generator=save_generator(generator, tmp_path / "plain"), random_state=0).fit_resample(X, y)
+    np.testing.assert_array_equal(X_plain, X_no_d)
+    assert not np.array_equal(X_ranked[30:], X_plain[30:])
+    # Ranking keeps the candidates the discriminator scores highest: kept ones beat the median candidate.
+    from cganbalance.training import discriminator_confidence
+
+    @torch.no_grad()
+    def mean_confidence(images, label):
+        x = torch.as_tensor(images, dtype=torch.float32)[:, None] / 127.5 - 1
+        return float(discriminator_confidence(d, x, torch.full((len(x),), label)).mean())
+
+    y_new = np.array(["b"] * 5 + ["c"] * 10)
+    assert mean_confidence(X_ranked[30:][y_new == "c"], 2) > mean_confidence(X_plain[30:][y_new == "c"], 2)
+    # The fitted sampler saves it again, so the saved folder ranks the same way.
+    again = ranked.save_generator(tmp_path / "again")
+    assert (again / "discriminator.safetensors").is_file()
+    np.testing.assert_array_equal(CGANOverSampler(generator=again, random_state=0).fit_resample(X, y)[0], X_ranked)
+
+
+def test_discriminator_through_the_hub(generator, online, monkeypatch, tmp_path):
+    api = HfApi(endpoint=online.url, token="x")
+    d = tiny_discriminator(generator)
+    push_to_hub(generator, "org/with-d", api=api, discriminator=d)
+    push_to_hub(generator, "org/without-d", api=api)
+    assert {"discriminator.json", "discriminator.safetensors"} <= set(online.files("org/with-d"))
+    cache = tmp_path / "hf-cache"
+    pulled = hub_module.load_discriminator("org/with-d", from_pretrained("org/with-d", cache_dir=cache), cache_dir=cache)
+    assert same_scores(pulled, d, generator)
+    assert hub_module.load_discriminator("org/without-d", cache_dir=cache) is None
+    # Offline, the cache serves it; a repo cached without one gives None rather than an error.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert same_scores(hub_module.load_discriminator("org/with-d", cache_dir=cache), d, generator)
+    assert hub_module.load_discriminator("org/without-d", cache_dir=cache) is None

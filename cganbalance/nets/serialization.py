@@ -92,22 +92,26 @@ def build_model(config, source: str, cls) -> torch.nn.Module:
         raise ValueError(f"{source}: {CONFIG_NAME} does not describe a valid {cls.__name__} ({exc}).") from exc
 
 
-def write_model_files(model: torch.nn.Module, directory, *, half: bool = False) -> None:
+def write_model_files(
+    model: torch.nn.Module, directory, *, half: bool = False, config: dict | None = None,
+    config_name: str = CONFIG_NAME, weights_name: str = WEIGHTS_NAME,
+) -> None:
     """Write ``model.safetensors`` and the checked ``config.json`` of a hub-mixin model.
 
     Bytes are written from Python so the files honour the umask (safetensors' ``save_file``
-    makes 0600 files); ``half`` stores floating-point tensors as float16.
+    makes 0600 files); ``half`` stores floating-point tensors as float16. ``config`` (default:
+    ``model.get_config()``) and the file names can be given for networks without the mixin.
     """
     from safetensors.torch import save
 
     directory = Path(directory)
-    config = model.get_config()
+    config = model.get_config() if config is None else config
     state = {
         k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
         for k, v in model.state_dict().items()
     }
-    (directory / WEIGHTS_NAME).write_bytes(save(state))
-    (directory / CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
+    (directory / weights_name).write_bytes(save(state))
+    (directory / config_name).write_text(json.dumps(config, sort_keys=True, indent=2))
 
 
 def load_pretrained(cls, model_id: str, config, *, map_location="cpu", **download) -> torch.nn.Module:
@@ -146,11 +150,11 @@ def load_weights(model: torch.nn.Module, path, map_location="cpu") -> None:
             if pickles
             else ""
         )
-        raise FileNotFoundError(f"No {WEIGHTS_NAME} at {str(path)!r}.{hint}")
+        raise FileNotFoundError(f"No {path.name} at {str(path)!r}.{hint}")
     try:
         state = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ValueError(f"{path}: {WEIGHTS_NAME} is truncated or corrupted ({exc}).") from exc
+        raise ValueError(f"{path}: {path.name} is truncated or corrupted ({exc}).") from exc
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

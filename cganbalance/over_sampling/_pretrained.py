@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from .._utils.labels import match_classes
-from ..hub import load_generator
-from ..nets import Generator
+from ..hub import load_discriminator, load_generator
+from ..nets import Discriminator, Generator
 
-__all__ = ["pretrained_for"]
+__all__ = ["pretrained_discriminator", "pretrained_for"]
 
 
 def pretrained_for(generator, classes: np.ndarray, data_shape, device: torch.device) -> tuple[Generator, np.ndarray]:
@@ -31,6 +31,14 @@ def pretrained_for(generator, classes: np.ndarray, data_shape, device: torch.dev
             "Use a generator trained on data like X, or train one (generator=None)."
         )
     return g, labels
+
+
+def pretrained_discriminator(generator, g: Generator, device: torch.device) -> Discriminator | None:
+    """The discriminator saved with the generator ``generator`` names (see
+    :func:`~cganbalance.hub.load_discriminator`; checked against ``g``, its loaded copy), as a
+    float32 network on ``device``; ``None`` when it has none."""
+    d = load_discriminator(generator, g)
+    return None if d is None else d.float().to(device).eval()
 
 
 def _describe_mismatch(made: list[int], expected: list[int]) -> str:

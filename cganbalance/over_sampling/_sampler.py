@@ -27,7 +27,7 @@ from ..training import CHECKPOINT_NAME, CGANTrainer
 from ._filtering import class_filter, generate_filtered
 from ._plan import check_output_size, top_up_plan
 from ._preprocessing import ImagePreprocessor, TablePreprocessor, check_table, image_layout
-from ._pretrained import pretrained_for
+from ._pretrained import pretrained_discriminator, pretrained_for
 from ._tabular import MixedTablePreprocessor, integer_like, table_categorical
 
 #: Fitted attributes holding networks that :class:`PickledModule` stores as arguments + weights.
@@ -98,8 +98,9 @@ class CGANOverSampler(BaseOverSampler):
         filtering off. ``"auto"``: 0.5, but no filtering for the ``"tabular"`` preset without a
         ``filter_classifier`` (on tables, keeping the rows the discriminator likes best skewed
         the generated columns away from the real ones: see the tabular guide). A pretrained
-        generator used as it is has no discriminator, so only a ``filter_classifier`` ranks its
-        candidates.
+        generator's candidates are ranked by the discriminator saved with it when its folder
+        holds one (``discriminator.safetensors``, as :meth:`save_generator` and ``cganbalance
+        train`` write it; the shipped ``fer2013-cgan`` does), else only by a ``filter_classifier``.
 
     filter_classifier : "fer2013", classifier or None, default=None
         Also rank candidates by a classifier's probability of the intended class, so that
@@ -108,7 +109,7 @@ class CGANOverSampler(BaseOverSampler):
         48×48 grey faces, labels matched by emotion name or index); any fitted scikit-learn
         style classifier with ``predict_proba`` and ``classes_`` is given candidates in the
         layout and units of ``X``. With a discriminator the score is the product of both. It
-        filters a pretrained generator too (which has no discriminator). Needs ``filter_keep``.
+        filters a pretrained generator too, with or without a discriminator. Needs ``filter_keep``.
         In a Pipeline or cross-validation, wrap a fitted classifier in
         :class:`sklearn.frozen.FrozenEstimator` (scikit-learn ≥ 1.6): ``clone`` would otherwise
         unfit it.
@@ -498,7 +499,7 @@ class CGANOverSampler(BaseOverSampler):
         g, self._generator_labels = pretrained_for(self.generator, self.classes_, data.shape[1:], self.device_)
         self.preset_ = None
         self.history_ = []
-        self.discriminator_ = None
+        self.discriminator_ = pretrained_discriminator(self.generator, g, self.device_)
         self.generator_ = g
         if not self.fine_tune:
             return
@@ -573,16 +574,20 @@ class CGANOverSampler(BaseOverSampler):
         return X_out, y_out
 
     def save_generator(self, save_directory) -> Path:
-        """Save the fitted generator as ``config.json`` + ``model.safetensors`` (+ model card).
+        """Save the fitted generator as ``config.json`` + ``model.safetensors`` (+ model card), and
+        its discriminator beside it when there is one (``discriminator.json`` +
+        ``discriminator.safetensors``), so that ``generator=save_directory`` filters as this sampler does.
 
         Returns the folder (a :class:`pathlib.Path`).
         """
         check_is_fitted(self, "generator_")
-        return save_generator(self.generator_, save_directory, history=self.history_)
+        return save_generator(self.generator_, save_directory, discriminator=self.discriminator_, history=self.history_)
 
     def push_to_hub(self, repo_id: str, **kwargs):
-        """Push the fitted generator to the Hugging Face Hub (see :func:`cganbalance.hub.push_to_hub`)."""
+        """Push the fitted generator (and its discriminator, as :meth:`save_generator` saves it) to
+        the Hugging Face Hub (see :func:`cganbalance.hub.push_to_hub`)."""
         check_is_fitted(self, "generator_")
+        kwargs.setdefault("discriminator", self.discriminator_)
         return push_to_hub(self.generator_, repo_id, history=self.history_, **kwargs)
 
     def __sklearn_tags__(self):
