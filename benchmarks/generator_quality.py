@@ -11,6 +11,8 @@ perfect generator would get with the same sample sizes. ``LABEL=SOURCE`` names a
 the tables (``paper=runs/paper/generator``); with two or more, a summary table of the per-class
 means (and the training time recorded in each generator's model card) comes first. ``--latent-scales 1 1.5``
 scores each generator with noise of each standard deviation (``latent_scale``; rows "LABEL, latent ×S").
+``--filter-keep 1 0.5`` scores each generator as the sampler returns its faces with ``filter_keep``
+(ranked by the discriminator saved in its folder; rows "LABEL, keep K").
 ``--two-sample-epochs N`` adds a classifier two-sample test (:func:`cganbalance.metrics.two_sample_test`): a CNN
 trained N epochs to tell each generator's faces from the real ones, class mix matched; its held-out accuracy
 (0.5: indistinguishable) is a column of the summary, per class in each generator's table.
@@ -118,6 +120,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reference", action="store_true", help="also score real training images")
     parser.add_argument("--latent-scales", nargs="+", type=float, default=[1.0], metavar="S",
                         help="standard deviations of the generators' noise to score each generator at (default: 1)")
+    parser.add_argument("--filter-keep", nargs="+", type=float, default=[1.0], metavar="K",
+                        help="score each generator as CGANOverSampler returns its faces with filter_keep=K: 1/K "
+                             "candidates per face, ranked by the discriminator saved with it (default: 1, no ranking)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--docs", default=None, help="Markdown file whose generator-quality section is replaced "
@@ -137,6 +142,9 @@ def main(argv=None) -> int:
         parser.error("--reference needs --train")
     if args.two_sample_epochs < 0:
         parser.error(f"--two-sample-epochs must be 0 (off) or a number of epochs. Got {args.two_sample_epochs}.")
+    for keep in args.filter_keep:
+        if not 0 < keep <= 1:
+            parser.error(f"--filter-keep must be fractions in (0, 1]. Got {keep:g}.")
     for scale in args.latent_scales:  # the library's own check, before any model is loaded
         try:
             check_latent_scale(scale, "--latent-scales")
@@ -198,6 +206,13 @@ def main(argv=None) -> int:
                 if any(scale != 1.0 for scale in args.latent_scales)
                 else ""
             )
+            + (
+                ' Rows "…, keep K": the faces `CGANOverSampler` returns with `filter_keep=K`: 1/K candidates drawn per '
+                "face and ranked by the discriminator saved with the generator (its confidence that a face is real "
+                "and of its class), the best K kept."
+                if any(keep != 1.0 for keep in args.filter_keep)
+                else ""
+            )
         ),
     ]
     print("\n".join(header) + "\n", flush=True)  # which split, before the first table
@@ -206,11 +221,12 @@ def main(argv=None) -> int:
         name, sep, source = spec.partition("=")
         if not sep or Path(spec).exists():  # a folder whose name holds "=" is a source, not a label
             name = source = spec
-        for scale in dict.fromkeys(args.latent_scales):
-            row = name if scale == 1.0 else f"{name}, latent ×{scale:g}"
+        for scale, keep in [(s, k) for s in dict.fromkeys(args.latent_scales) for k in dict.fromkeys(args.filter_keep)]:
+            row = name + (f", latent ×{scale:g}" if scale != 1.0 else "") + (f", keep {keep:g}" if keep != 1.0 else "")
             start = time.perf_counter()
             results = evaluate_generator(
-                source, X_real, y_real, n_per_class=args.n_per_class, X_train=X_train, latent_scale=scale, **common
+                source, X_real, y_real, n_per_class=args.n_per_class, X_train=X_train, latent_scale=scale,
+                filter_keep=keep if keep != 1.0 else None, **common
             )
             seconds = time.perf_counter() - start
             results["training"] = training_summary(source)

@@ -963,6 +963,7 @@ def evaluate_generator(
     random_state=0,
     batch_size: int = 512,
     latent_scale: float = 1.0,
+    filter_keep: float | None = None,
 ) -> dict:
     """Draw samples of every class from ``generator`` and compute :func:`evaluate_samples`.
 
@@ -988,11 +989,17 @@ def evaluate_generator(
         Seeds the noise and every subsampling.
     latent_scale : float, default=1.0
         Standard deviation of the generator's noise; see :meth:`~cganbalance.nets.Generator.generate`.
+    filter_keep : float or None, default=None
+        Below 1: score what ``CGANOverSampler`` returns with ``filter_keep`` (``1 / filter_keep``
+        candidates drawn per sample, the best kept), ranked by the discriminator saved with
+        ``generator`` (a folder, alias or repo id holding one; see
+        :func:`~cganbalance.hub.load_discriminator`). ``None`` or 1: no ranking.
 
     Returns
     -------
     dict
-        As :func:`evaluate_samples`, plus ``n_per_class`` and ``latent_scale`` in ``settings``.
+        As :func:`evaluate_samples`, plus ``n_per_class``, ``latent_scale`` and ``filter_keep`` in
+        ``settings``.
 
     Examples
     --------
@@ -1002,7 +1009,9 @@ def evaluate_generator(
     >>> print(format_markdown(evaluate_generator("fer2013-cgan", X, y)))  # doctest: +SKIP
     """
     latent_scale = check_latent_scale(latent_scale)
+    source = generator
     generator = load_generator(generator)
+    discriminator = _ranking_discriminator(source, generator, filter_keep)
     x_real = to_model_input(X_real)
     y_true = _labels(y_real, len(x_real), "y_real")
     names = _label_names(generator, y_true, classes)
@@ -1013,12 +1022,23 @@ def evaluate_generator(
     rng = check_random_state(random_state)
     y_gen = np.repeat(np.arange(len(names)), counts)
     requested = [names[i] for i in y_gen] if classes is not None else y_gen
-    images = generator.generate(
-        requested,
-        random_state=int(rng.randint(np.iinfo(np.int32).max)),
-        batch_size=batch_size,
-        latent_scale=latent_scale,
-    )
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    if discriminator is None:
+        images = generator.generate(requested, random_state=seed, batch_size=batch_size, latent_scale=latent_scale)
+    else:
+        from .over_sampling._filtering import generate_filtered
+
+        import copy
+
+        g = copy.deepcopy(generator).float()  # the caller's generator keeps its precision and mode
+        torch_rng = torch.Generator().manual_seed(seed)
+        with torch.inference_mode():
+            images = torch.from_numpy(np.concatenate([  # class by class, in y_gen's order
+                generate_filtered(g, discriminator, int(g._resolve_labels([names[i] if classes is not None else i])[0]),
+                                  int(n), torch_rng, keep=filter_keep, latent_scale=latent_scale, scorer=None,
+                                  device=torch.device("cpu"), batch_size=batch_size)
+                for i, n in enumerate(counts) if n
+            ]))
     results = evaluate_samples(
         _quantise(images),
         y_gen,
@@ -1036,7 +1056,28 @@ def evaluate_generator(
     )
     results["settings"]["n_per_class"] = n_per_class
     results["settings"]["latent_scale"] = latent_scale
+    results["settings"]["filter_keep"] = filter_keep
     return results
+
+
+def _ranking_discriminator(source, generator, filter_keep):
+    """The discriminator saved with ``source`` when ``filter_keep`` asks for ranking; ``None`` otherwise."""
+    if filter_keep is None:
+        return None
+    if isinstance(filter_keep, bool) or not isinstance(filter_keep, (int, float)) or not 0 < filter_keep <= 1:
+        raise ValueError(f"`filter_keep` must be None or a fraction in (0, 1]. Got {filter_keep!r} instead.")
+    if filter_keep == 1:
+        return None
+    from .hub import load_discriminator
+
+    discriminator = load_discriminator(source, generator)
+    if discriminator is None:
+        where = "a Generator object" if isinstance(source, torch.nn.Module) else repr(str(source))
+        raise ValueError(
+            f"`filter_keep={filter_keep}` ranks candidates by the discriminator saved with the generator, but {where} "
+            "has none (a folder holds it as discriminator.json + discriminator.safetensors)."
+        )
+    return discriminator.float()
 
 
 _HEADERS = {

@@ -351,6 +351,30 @@ def test_evaluate_generator_on_a_tiny_generator(tiny_generator, tiny_extractor, 
     assert "| **mean** |" in table and "CAS" in table and "Memorisation" in table
 
 
+def test_evaluate_generator_ranks_with_the_saved_discriminator(tiny_generator, tiny_extractor, tiny_faces, tmp_path):
+    from cganbalance.hub import save_generator
+    from cganbalance.nets import Discriminator
+
+    X, y = tiny_faces
+    d = Discriminator(n_classes=3, input_shape=[1, 16, 16], widths=[4, 8])
+    init_weights(d, torch.Generator().manual_seed(0), std=0.3)
+    folder = save_generator(tiny_generator, tmp_path / "g", discriminator=d.eval())
+    kwargs = {"extractor": tiny_extractor, "n_per_class": 10, "kid_subsets": 3, "random_state": 0}
+    plain = evaluate_generator(folder, X, y, **kwargs)
+    assert format_markdown(evaluate_generator(folder, X, y, filter_keep=1.0, **kwargs)) == format_markdown(plain)
+    ranked = evaluate_generator(folder, X, y, filter_keep=0.5, **kwargs)
+    assert ranked["settings"]["filter_keep"] == 0.5 and plain["settings"]["filter_keep"] is None
+    assert [r["n_generated"] for r in ranked["per_class"]] == [10, 10, 10]
+    assert format_markdown(ranked) != format_markdown(plain)
+    assert format_markdown(evaluate_generator(folder, X, y, filter_keep=0.5, **kwargs)) == format_markdown(ranked)
+    assert all(p.dtype == torch.float32 for p in tiny_generator.parameters()) and not tiny_generator.training
+    with pytest.raises(ValueError, match=r"`filter_keep=0.5` ranks candidates by the discriminator saved with the "
+                                         r"generator, but a Generator object has none"):
+        evaluate_generator(tiny_generator, X, y, filter_keep=0.5, **kwargs)
+    with pytest.raises(ValueError, match=r"`filter_keep` must be None or a fraction in \(0, 1\]. Got 2 instead."):
+        evaluate_generator(folder, X, y, filter_keep=2, **kwargs)
+
+
 def test_evaluate_generator_matches_real_labels_by_name(tiny_generator, tiny_extractor, tiny_faces):
     X, y = tiny_faces
     order = ["c", "a", "b"]
