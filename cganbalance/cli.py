@@ -135,19 +135,35 @@ def _train_overrides(args) -> dict | None:
 def _sample(args) -> int:
     import numpy as np
 
-    from .hub import load_generator
+    from .hub import load_discriminator, load_generator
     from .plots import sample_grid
 
     g = load_generator(args.generator)
     out = Path(args.out)
-    if out.suffix == ".png":
-        sample_grid(g, out, n_per_class=args.n_per_class, random_state=args.seed, latent_scale=args.latent_scale)
-    elif out.suffix == ".npz":
-        labels = np.repeat(np.arange(g.n_classes), args.n_per_class)
-        images = g.to_numpy(g.generate(labels, random_state=args.seed, latent_scale=args.latent_scale))
-        np.savez_compressed(out, images=images, labels=labels, classes=np.array(g.classes))
-    else:
+    if out.suffix not in (".png", ".npz"):
         raise ValueError(f"--out must end in .png or .npz. Got {str(out)!r} instead.")
+    d = None
+    if args.filter_keep < 1:
+        d = load_discriminator(args.generator, g)
+        if d is None:
+            raise ValueError(
+                f"--filter-keep {args.filter_keep:g} ranks faces by the discriminator saved with the generator, but "
+                f"{args.generator!r} has none (discriminator.json + discriminator.safetensors); use --filter-keep 1."
+            )
+    if out.suffix == ".png":
+        sample_grid(g, out, n_per_class=args.n_per_class, random_state=args.seed, latent_scale=args.latent_scale,
+                    discriminator=d, filter_keep=args.filter_keep)
+    elif out.suffix == ".npz":
+        from .over_sampling._filtering import generate_ranked
+
+        labels = np.repeat(np.arange(g.n_classes), args.n_per_class)
+        if d is None:
+            samples = g.generate(labels, random_state=args.seed, latent_scale=args.latent_scale)
+        else:
+            samples = generate_ranked(g, d, labels, keep=args.filter_keep, random_state=args.seed,
+                                      latent_scale=args.latent_scale)
+        images = g.to_numpy(samples)
+        np.savez_compressed(out, images=images, labels=labels, classes=np.array(g.classes))
     print(f"Wrote {out}")
     return 0
 
@@ -197,6 +213,16 @@ def _evaluate(args) -> int:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
         print(f"\nWrote {args.json}")
     return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1]. Got {text!r} instead")
+    return value
 
 
 def _latent_scale(text: str) -> float:
@@ -288,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-per-class", type=_positive_int, default=8, help="images per class (at least 1)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--latent-scale", type=_latent_scale, default=1.0, metavar="S", help=_LATENT_SCALE_HELP)
+    s.add_argument("--filter-keep", type=_fraction, default=1.0, metavar="K",
+                   help="rank the samples as CGANOverSampler does: 1/K candidates each, the best K by the discriminator "
+                        "saved with the generator (default 1: no ranking)")
     s.set_defaults(func=_sample)
 
     p = sub.add_parser("push", help="upload a generator to the Hugging Face Hub")

@@ -39,6 +39,7 @@ All functions are deterministic for a given ``random_state``.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Sequence
@@ -1026,19 +1027,11 @@ def evaluate_generator(
     if discriminator is None:
         images = generator.generate(requested, random_state=seed, batch_size=batch_size, latent_scale=latent_scale)
     else:
-        from .over_sampling._filtering import generate_filtered
+        from .over_sampling._filtering import generate_ranked
 
-        import copy
-
-        g = copy.deepcopy(generator).float()  # the caller's generator keeps its precision and mode
-        torch_rng = torch.Generator().manual_seed(seed)
-        with torch.inference_mode():
-            images = torch.from_numpy(np.concatenate([  # class by class, in y_gen's order
-                generate_filtered(g, discriminator, int(g._resolve_labels([names[i] if classes is not None else i])[0]),
-                                  int(n), torch_rng, keep=filter_keep, latent_scale=latent_scale, scorer=None,
-                                  device=torch.device("cpu"), batch_size=batch_size)
-                for i, n in enumerate(counts) if n
-            ]))
+        g = copy.deepcopy(generator).float()  # the caller's generator keeps its precision
+        images = generate_ranked(g, discriminator.to(g.device), requested, keep=filter_keep, random_state=seed,
+                                 latent_scale=latent_scale, batch_size=batch_size)
     results = evaluate_samples(
         _quantise(images),
         y_gen,

@@ -29,15 +29,25 @@ def _save(fig, path, dpi: int) -> Path:
 
 
 def sample_grid(
-    generator, path, n_per_class: int = 8, random_state=0, title: str | None = None, latent_scale: float = 1.0
+    generator, path, n_per_class: int = 8, random_state=0, title: str | None = None, latent_scale: float = 1.0,
+    *, discriminator=None, filter_keep: float | None = None,
 ) -> Path:
     """Save a PNG grid of generated images: one row per class, labelled with the class name.
 
     ``latent_scale`` (default 1.0) is the standard deviation of the noise (see ``Generator.generate``).
+    With a ``discriminator`` and ``filter_keep`` below 1, the images are ranked as
+    ``CGANOverSampler`` ranks them (``1 / filter_keep`` candidates each, the best kept).
     """
     plt = _pyplot()
     labels = np.repeat(np.arange(generator.n_classes), n_per_class)
-    images = generator.to_numpy(generator.generate(labels, random_state=random_state, latent_scale=latent_scale))
+    if discriminator is not None and filter_keep is not None and filter_keep < 1:
+        from .over_sampling._filtering import generate_ranked
+
+        samples = generate_ranked(generator, discriminator, labels, keep=filter_keep, random_state=random_state,
+                                  latent_scale=latent_scale)
+    else:
+        samples = generator.generate(labels, random_state=random_state, latent_scale=latent_scale)
+    images = generator.to_numpy(samples)
     rows, cols = generator.n_classes, n_per_class
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1.2, rows * 0.9 + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):

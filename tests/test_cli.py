@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 import pytest
 from safetensors.numpy import load_file
 
@@ -140,6 +141,33 @@ def test_latent_scale_option(tmp_path, capsys):
         assert spread(wide["images"]) > spread(plain["images"])
     assert main(["sample", "fer2013-cgan", "--out", str(tmp_path / "wide.png"), "--latent-scale", "1.5"]) == 0
     assert (tmp_path / "wide.png").stat().st_size > 1000
+
+
+def test_sample_ranked_by_the_saved_discriminator(tmp_path, capsys):
+    from cganbalance.hub import save_generator
+    from cganbalance.nets import Discriminator, Generator, init_weights
+
+    g = Generator(n_classes=2, latent_dim=8, output_shape=[1, 16, 16], widths=[8, 8, 4], classes=["a", "b"])
+    d = Discriminator(n_classes=2, input_shape=[1, 16, 16], widths=[4, 8])
+    init_weights(g, torch.Generator().manual_seed(0))
+    init_weights(d, torch.Generator().manual_seed(1), std=0.3)
+    with_d = save_generator(g.eval(), tmp_path / "with-d", discriminator=d.eval())
+    without = save_generator(g, tmp_path / "without")
+    common = ["--n-per-class", "4", "--seed", "0"]
+    assert main(["sample", str(with_d), "--out", str(tmp_path / "ranked.npz"), "--filter-keep", "0.25", *common]) == 0
+    assert main(["sample", str(with_d), "--out", str(tmp_path / "plain.npz"), *common]) == 0
+    with np.load(tmp_path / "ranked.npz") as ranked, np.load(tmp_path / "plain.npz") as plain:
+        assert ranked["images"].shape == plain["images"].shape == (8, 16, 16, 1)
+        assert ranked["labels"].tolist() == plain["labels"].tolist() == [0] * 4 + [1] * 4
+        assert not np.array_equal(ranked["images"], plain["images"])
+    assert main(["sample", str(with_d), "--out", str(tmp_path / "ranked.png"), "--filter-keep", "0.5", *common]) == 0
+    assert (tmp_path / "ranked.png").stat().st_size > 500
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(without), "--out", str(tmp_path / "x.npz"), "--filter-keep", "0.5"])
+    assert exc.value.code == 2 and "has none (discriminator.json + discriminator.safetensors)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(with_d), "--out", str(tmp_path / "x.npz"), "--filter-keep", "0"])
+    assert exc.value.code == 2 and "--filter-keep: must be a fraction in (0, 1]. Got '0'" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_command_line():

@@ -21,7 +21,7 @@ from ..nets import Discriminator, Generator
 from ..nets.serialization import PickledModule
 from ..training import discriminator_confidence
 
-__all__ = ["ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_filtered"]
+__all__ = ["ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_filtered", "generate_ranked"]
 
 
 class ClassFilter:
@@ -179,3 +179,29 @@ def generate_filtered(
         best = torch.sort(torch.cat(scores), descending=True, stable=True).indices[:n]
         x = x[torch.sort(best).values]
     return x.numpy()
+
+
+@torch.inference_mode()
+def generate_ranked(generator: Generator, discriminator: Discriminator, labels, *, keep: float, random_state=None,
+                    latent_scale: float = 1.0, batch_size: int = 512) -> torch.Tensor:
+    """:meth:`Generator.generate` with the sampler's ranking: for each class of ``labels`` (indices
+    or names), ``ceil(n / keep)`` candidates drawn and the ``n`` that ``discriminator`` finds most
+    real (and of their class) kept. Same order and form as ``generate`` returns (``[-1, 1]``
+    floats at the output size, on the CPU); ``generator`` keeps its mode."""
+    from ..training import make_rng
+
+    labels = generator._resolve_labels(labels)
+    rng = make_rng(random_state, device="cpu")
+    out = torch.empty(len(labels), *generator.output_shape)
+    was_training = generator.training, discriminator.training
+    device = generator.device
+    try:
+        for label in torch.unique(labels).tolist():  # class by class, in index order
+            where = torch.nonzero(labels == label).squeeze(1)
+            x = generate_filtered(generator, discriminator, int(label), len(where), rng, keep=keep,
+                                  latent_scale=latent_scale, scorer=None, device=device, batch_size=batch_size)
+            out[where] = torch.from_numpy(x)
+    finally:
+        generator.train(was_training[0])
+        discriminator.train(was_training[1])
+    return out
