@@ -47,9 +47,10 @@ Splits, exactly one of:
 - ``--validation``: train on ``--train`` minus the fixed validation split of
   ``benchmarks/fer_split.py`` (25,709 faces) and score on the 3,000 validation faces. Every
   choice (strategy, generator, ratio, filtering, latent scale) is made here. The score is
-  honest only with a ``--generator`` trained without the validation faces: the shipped
-  ``fer2013-cgan`` and ``fer2013-cgan-balanced`` saw all of ``train.npz``, and so did the
-  shipped classifier that ``-filtered`` ranks with;
+  honest only with a generator trained without the validation faces, as the shipped
+  ``fer2013-cgan`` (v0.2.0) was; ``fer2013-cgan-balanced`` (and ``fer2013-cgan`` v0.1.0, whose
+  runs are labelled so) saw all of ``train.npz``, and so did the shipped classifier that
+  ``-filtered`` ranks with;
 - ``--test public_test.npz``: train on all of ``--train`` (28,709 faces) and score on the
   public test split (3,589 faces), once, for the final tables.
 

@@ -188,8 +188,8 @@ def main(argv=None) -> int:
             "diversity is the mean pairwise feature distance of generated over real images."
             + (
                 f" Memorisation is checked against the {len(y_train):,} faces of {Path(args.train).name} outside the "
-                "validation split (the shipped classifier and `fer2013-cgan` were trained on all of it, these faces "
-                "included)."
+                "validation split (the shipped classifier, `fer2013-cgan-balanced` and `fer2013-cgan` v0.1.0 were "
+                "trained on all of it, these faces included; `fer2013-cgan` v0.2.0 was not)."
                 if args.validation
                 else ""
             )

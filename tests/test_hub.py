@@ -419,6 +419,12 @@ def test_every_alias_ships_its_generator(alias):
     assert f"# {alias}:" in (folder / "README.md").read_text()
     images = g.generate(["disgust", "happy"], random_state=0)
     assert images.shape == (2, 1, 48, 48) and torch.isfinite(images).all()
+    if alias == "fer2013-cgan":  # shipped with its discriminator, which the sampler ranks candidates with
+        d = hub_module.load_discriminator(alias, g)
+        assert d is not None and "- discriminator: the one it was trained with" in (folder / "README.md").read_text()
+        with torch.no_grad():
+            logit, class_logits = d(images, torch.tensor([1, 3]))
+        assert logit.shape == (2,) and class_logits.shape == (2, 7)
 
 
 # -- the discriminator saved beside a generator --------------------------------------------------
