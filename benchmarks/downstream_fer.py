@@ -608,9 +608,11 @@ def main(argv=None) -> int:
         from cganbalance import from_pretrained
 
         try:  # fails before any training when it is missing
-            generator = from_pretrained(args.generator)
+            from_pretrained(args.generator)
         except (FileNotFoundError, ValueError) as exc:
             raise SystemExit(f"--generator {args.generator}: {exc}") from None
+        # The name, not the loaded network: the sampler then also loads the discriminator saved with it.
+        generator = args.generator
     counts = ", ".join(f"{c} {n:,}" for c, n in zip(fer2013.CLASSES, np.bincount(y_train, minlength=7)))
     print(f"{machine()}\ntrain {len(y_train):,} images ({counts}); {settings['split'].replace('_', ' ')} "
           f"{len(y_test):,} images", flush=True)
