@@ -399,7 +399,9 @@ def cgan_note(runs: list[dict]) -> str:
     note = (
         " cgan: CGANOverSampler with the pretrained generator "
         + ", ".join(f"`{g}`" for g in generators)
-        + " (sampled, not trained, in the run), every class topped up to the largest with synthetic faces."
+        + " (sampled, not trained, in the run), every class topped up to the largest with synthetic faces"
+        " (`max_synthetic_ratio=None`; the sampler's default for images is 0.5 since 3 December: the -ratio-0.5"
+        " rows)."
     )
     if any(r.get("max_synthetic_ratio") is not None for r in cgan):
         note += (
@@ -487,7 +489,8 @@ def format_markdown(results: dict, seeds) -> str:
             + cgan_note(finished)
             + (
                 " On the validation split the cgan rows are fair only for a generator trained without the validation"
-                " faces; the shipped generators, and the shipped classifier behind -filtered, saw them."
+                " faces, as `fer2013-cgan` v0.2.0 and the `checkpoints/` folders were; `fer2013-cgan-balanced`,"
+                " `fer2013-cgan` v0.1.0 and the shipped classifier behind -filtered saw them."
                 if validation and any("generator" in r for r in finished) else ""
             )
         ),
@@ -537,8 +540,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default: the classifier's)")
     parser.add_argument("--generator", default=DEFAULT_GENERATOR,
                         help="pretrained generator for the cgan strategies: an alias or a local folder; with "
-                        "--validation, an honest score needs one trained without the validation faces (the shipped "
-                        "generators saw them)")
+                        "--validation, an honest score needs one trained without the validation faces (as fer2013-cgan "
+                        "v0.2.0 was; fer2013-cgan-balanced saw them)")
     parser.add_argument("--subset", type=int, default=None,
                         help="train on a stratified subset of this many images (quick runs)")
     parser.add_argument("--results", default=None,

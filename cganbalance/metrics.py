@@ -55,8 +55,9 @@ from sklearn.utils import check_random_state
 from ._utils.images import from_unit
 from ._utils.labels import lookup
 from .classifier import extract, load_fer_classifier, to_model_input, train_classifier
-from .hub import load_generator
+from .hub import load_discriminator, load_generator
 from .nets import check_latent_scale
+from .over_sampling._filtering import generate_ranked
 
 __all__ = [
     "cas",
@@ -1027,8 +1028,6 @@ def evaluate_generator(
     if discriminator is None:
         images = generator.generate(requested, random_state=seed, batch_size=batch_size, latent_scale=latent_scale)
     else:
-        from .over_sampling._filtering import generate_ranked
-
         g = copy.deepcopy(generator).float()  # the caller's generator keeps its precision
         images = generate_ranked(g, discriminator.to(g.device), requested, keep=filter_keep, random_state=seed,
                                  latent_scale=latent_scale, batch_size=batch_size)
@@ -1061,8 +1060,6 @@ def _ranking_discriminator(source, generator, filter_keep):
         raise ValueError(f"`filter_keep` must be None or a fraction in (0, 1]. Got {filter_keep!r} instead.")
     if filter_keep == 1:
         return None
-    from .hub import load_discriminator
-
     discriminator = load_discriminator(source, generator)
     if discriminator is None:
         where = "a Generator object" if isinstance(source, torch.nn.Module) else repr(str(source))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .over_sampling._filtering import generate_ranked
+
 __all__ = ["sample_grid", "loss_plot", "quality_plot"]
 
 
@@ -41,8 +43,6 @@ def sample_grid(
     plt = _pyplot()
     labels = np.repeat(np.arange(generator.n_classes), n_per_class)
     if discriminator is not None and filter_keep is not None and filter_keep < 1:
-        from .over_sampling._filtering import generate_ranked
-
         samples = generate_ranked(generator, discriminator, labels, keep=filter_keep, random_state=random_state,
                                   latent_scale=latent_scale)
     else:

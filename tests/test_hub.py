@@ -367,7 +367,7 @@ def test_sampler_with_a_generator_object_or_folder(generator, letters, tmp_path)
     folder = save_generator(generator, tmp_path / "g")
     results = []
     for spec in (generator, folder, str(folder)):
-        sampler = CGANOverSampler(generator=spec, random_state=0)
+        sampler = CGANOverSampler(generator=spec, random_state=0, max_synthetic_ratio=None)  # every new face synthetic
         X_res, y_res = sampler.fit_resample(X, y)
         assert X_res.dtype == np.uint8 and X_res.shape == (45, 16, 16)
         assert {label: int((y_res == label).sum()) for label in "abc"} == {"a": 15, "b": 15, "c": 15}

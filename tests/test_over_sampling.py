@@ -136,9 +136,23 @@ def test_extra_synthetic_bad_values(tiny_tabular, params, error, match):
 def test_max_synthetic_ratio_with_images(tiny_images):
     X, y = tiny_images
     counts = Counter(y)
-    X_res, y_res = img_sampler(max_synthetic_ratio=0.5).fit_resample(X, y)
+    largest = max(counts.values())
+    sampler = img_sampler(max_synthetic_ratio=0.5)
+    X_res, y_res = sampler.fit_resample(X, y)
     assert X_res.shape[1:] == X.shape[1:] and X_res.dtype == X.dtype
-    assert Counter(y_res) == {c: max(counts.values()) for c in counts}
+    assert Counter(y_res) == {c: largest for c in counts}
+    # "auto" (the default) is the same cap for images: one synthetic image per two real ones, copies for the rest
+    auto = img_sampler()
+    X_auto, _ = auto.fit_resample(X, y)
+    np.testing.assert_array_equal(X_auto, X_res)
+    for c, n in counts.items():
+        if n < largest:
+            assert auto.n_generated_[c] == min(largest - n, n // 2)
+            assert auto.n_copied_[c] == largest - n - auto.n_generated_[c]
+    assert any(auto.n_copied_.values())
+    uncapped = img_sampler(max_synthetic_ratio=None)
+    uncapped.fit_resample(X, y)
+    assert not any(uncapped.n_copied_.values())
 
 
 class _PrefersLargeFirstFeature:

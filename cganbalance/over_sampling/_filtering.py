@@ -19,7 +19,7 @@ from ..classifier import load_fer_classifier
 from ..fer2013 import CLASSES
 from ..nets import Discriminator, Generator
 from ..nets.serialization import PickledModule
-from ..training import discriminator_confidence
+from ..training import discriminator_confidence, make_rng
 
 __all__ = ["ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_filtered", "generate_ranked"]
 
@@ -188,8 +188,6 @@ def generate_ranked(generator: Generator, discriminator: Discriminator, labels, 
     or names), ``ceil(n / keep)`` candidates drawn and the ``n`` that ``discriminator`` finds most
     real (and of their class) kept. Same order and form as ``generate`` returns (``[-1, 1]``
     floats at the output size, on the CPU); ``generator`` keeps its mode."""
-    from ..training import make_rng
-
     labels = generator._resolve_labels(labels)
     rng = make_rng(random_state, device="cpu")
     out = torch.empty(len(labels), *generator.output_shape)

@@ -25,7 +25,7 @@ from ..nets.serialization import PickledModule
 from ..training.presets import build_networks, discriminator_for, epochs_for
 from ..training import CHECKPOINT_NAME, CGANTrainer
 from ._filtering import class_filter, generate_filtered
-from ._plan import check_output_size, top_up_plan
+from ._plan import IMAGE_SYNTHETIC_RATIO, check_output_size, top_up_plan
 from ._preprocessing import ImagePreprocessor, TablePreprocessor, check_table, image_layout
 from ._pretrained import pretrained_discriminator, pretrained_for
 from ._tabular import MixedTablePreprocessor, integer_like, table_categorical
@@ -123,7 +123,11 @@ class CGANOverSampler(BaseOverSampler):
         tables, a ratio that grows with the class, ``n_real / 10`` (a class of 30 rows gets at
         most 3 synthetic rows per real one, a class of 300 rows at most 30: a generator learns
         little from a few dozen rows, and on the validation tables a synthetic-only top-up of
-        a 28-row class lost 0.05 balanced accuracy to this mix); ``None`` for images, and with
+        a 28-row class lost 0.05 balanced accuracy to this mix); 0.5 for images (on the FER-2013
+        validation split, with the shipped ``fer2013-cgan``, a synthetic-only top-up gave a
+        classifier macro-F1 0.477 and balanced accuracy 0.478, below no resampling at all, and
+        this mix 0.504 and 0.558: a classifier that can tell generated faces from real ones
+        learns "rare class looks generated" from a synthetic-only top-up); ``None`` with
         ``extra_synthetic``.
 
     extra_synthetic : int, float or None, default=None
@@ -407,10 +411,12 @@ class CGANOverSampler(BaseOverSampler):
 
     def _max_synthetic_ratio(self, layout):
         """``max_synthetic_ratio`` with ``"auto"`` resolved: ``"rows"`` (``n_real / 10``) for tables,
-        ``None`` for images or with ``extra_synthetic``."""
+        ``IMAGE_SYNTHETIC_RATIO`` for images, ``None`` with ``extra_synthetic``."""
         if self.max_synthetic_ratio != "auto":
             return self.max_synthetic_ratio
-        return "rows" if layout is None and self.extra_synthetic is None else None
+        if self.extra_synthetic is not None:
+            return None
+        return "rows" if layout is None else IMAGE_SYNTHETIC_RATIO
 
     def _table_preset(self) -> str:
         """The preset a table trains: ``"tabular"`` for ``"auto"``, and for any table with categorical columns."""
