@@ -290,16 +290,14 @@ def scores(y_true, pred, classes=fer2013.CLASSES) -> dict:
 
 
 def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None, generator_name=None,
-        verbose=False) -> dict:
-    """Resample, train and test once; the scores and timings as a JSON-able dict."""
+        has_discriminator=None, verbose=False) -> dict:
+    """Resample, train and test once; the scores and timings as a JSON-able dict. ``has_discriminator``:
+    whether the generator's folder holds the discriminator that ranks its candidates (recorded with cgan runs)."""
     start = time.perf_counter()
     X, y, class_weight = resample(
         strategy, data["X_train"], data["y_train"], seed, generator=generator
     )
     resample_seconds = time.perf_counter() - start
-    discriminator_filter = None
-    if strategy.startswith("cgan"):  # whether the generator's folder holds the discriminator that ranked candidates
-        discriminator_filter = load_discriminator(generator if generator is not None else DEFAULT_GENERATOR) is not None
     model = train_classifier(
         X,
         y,
@@ -330,7 +328,7 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
             "extra_synthetic": extra_synthetic(strategy),
             "filter_classifier": "fer2013" if classifier_filtered(strategy) else None,
             "latent_scale": latent_scale(strategy), "filter_keep": filter_keep(strategy),
-            "discriminator_filter": discriminator_filter}
+            "discriminator_filter": has_discriminator}
            if strategy.startswith("cgan") else {}),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "resample_seconds": resample_seconds,
@@ -602,7 +600,7 @@ def main(argv=None) -> int:
         X_test, y_test = fer2013.load(args.test, split="public_test")
     X_train, y_train = stratified_subset(X_train, y_train, args.subset)
     data = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
-    generator = None
+    generator, has_discriminator = None, None
     todo = [
         (s, seed) for s in args.strategies for seed in args.seeds
         if key(label(s, args.generator), seed) not in results["runs"]
@@ -616,6 +614,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"--generator {args.generator}: {exc}") from None
         # The name, not the loaded network: the sampler then also loads the discriminator saved with it.
         generator = args.generator
+        has_discriminator = load_discriminator(args.generator) is not None
     counts = ", ".join(f"{c} {n:,}" for c, n in zip(fer2013.CLASSES, np.bincount(y_train, minlength=7)))
     print(f"{machine()}\ntrain {len(y_train):,} images ({counts}); {settings['split'].replace('_', ' ')} "
           f"{len(y_test):,} images", flush=True)
@@ -625,7 +624,7 @@ def main(argv=None) -> int:
     for i, (strategy, seed) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {strategy}, seed {seed} ...", flush=True)
         result = run(strategy, seed, data, settings, generator=generator, generator_name=str(args.generator),
-                     verbose=sys.stderr.isatty())
+                     has_discriminator=has_discriminator, verbose=sys.stderr.isatty())
         results["runs"][key(label(strategy, args.generator), seed)] = result
         save_results(results_path, results)
         print(

@@ -157,11 +157,8 @@ def _sample(args) -> int:
         from .over_sampling._filtering import generate_ranked
 
         labels = np.repeat(np.arange(g.n_classes), args.n_per_class)
-        if d is None:
-            samples = g.generate(labels, random_state=args.seed, latent_scale=args.latent_scale)
-        else:
-            samples = generate_ranked(g, d, labels, keep=args.filter_keep, random_state=args.seed,
-                                      latent_scale=args.latent_scale)
+        samples = generate_ranked(g, d, labels, keep=args.filter_keep, random_state=args.seed,
+                                  latent_scale=args.latent_scale)
         images = g.to_numpy(samples)
         np.savez_compressed(out, images=images, labels=labels, classes=np.array(g.classes))
     print(f"Wrote {out}")

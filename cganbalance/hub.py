@@ -168,26 +168,36 @@ def from_pretrained(name, revision: str | None = None, *, map_location="cpu", **
     return _load(name, "name", revision, map_location, hub_kwargs)
 
 
-def _load(name, parameter: str, revision, map_location, hub_kwargs) -> Generator:
-    """``from_pretrained``, with errors naming ``parameter`` (the caller's argument)."""
-    if isinstance(name, Generator):
-        return name
+@dataclass(frozen=True)
+class _Location:
+    """Where a generator name points: a local ``folder`` (with its ``source`` for messages), or a Hub
+    ``repo_id`` at ``revision`` (``note`` prefixes errors: why the embedded copy was not used)."""
+
+    folder: Path | None = None
+    source: str = ""
+    repo_id: str | None = None
+    revision: str | None = None
+    note: str = ""
+
+
+def _locate(name, parameter: str, revision) -> _Location:
+    """Resolve ``name`` as :func:`from_pretrained` documents it, with errors naming ``parameter``."""
     if not isinstance(name, (str, os.PathLike)):
         raise TypeError(
             f"`{parameter}` must be an alias, a directory or a Hub repo id. Got {type(name).__name__} instead."
         )
     key = os.fspath(name)
     if os.path.isdir(key):
-        return load_folder(key, map_location=map_location)
+        return _Location(folder=Path(key), source=key)
     if key in ALIASES:
         alias = ALIASES[key]
         embedded = PRETRAINED_DIR / alias.embedded
         if revision is None and (embedded / WEIGHTS_NAME).is_file():
-            return load_folder(embedded, source=f"{key} (embedded copy)", map_location=map_location)
+            return _Location(folder=embedded, source=f"{key} (embedded copy)")
         note = f"The embedded copy of {key!r} is missing ({embedded / WEIGHTS_NAME}), and " if revision is None else ""
-        return _from_hub(alias.repo_id, revision or alias.revision, map_location, note, **hub_kwargs)
+        return _Location(repo_id=alias.repo_id, revision=revision or alias.revision, note=note)
     if isinstance(name, str) and not os.path.exists(key) and _is_repo_id(key):
-        return _from_hub(key, revision, map_location, **hub_kwargs)
+        return _Location(repo_id=key, revision=revision)
     known = ", ".join(repr(a) for a in sorted(ALIASES))
     expected = f"a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}, a known alias ({known}) or a Hub repo id 'org/name'"
     if os.path.exists(key):
@@ -199,48 +209,44 @@ def _load(name, parameter: str, revision, map_location, hub_kwargs) -> Generator
     raise ValueError(f"`{parameter}={key!r}` is not an existing folder; expected {expected}.{hint}")
 
 
+def _load(name, parameter: str, revision, map_location, hub_kwargs) -> Generator:
+    """``from_pretrained``, with errors naming ``parameter`` (the caller's argument)."""
+    if isinstance(name, Generator):
+        return name
+    where = _locate(name, parameter, revision)
+    if where.folder is not None:
+        return load_folder(where.folder, source=where.source, map_location=map_location)
+    return _from_hub(where.repo_id, where.revision, map_location, where.note, **hub_kwargs)
+
+
 def load_discriminator(name, generator: Generator | None = None, revision: str | None = None, *,
                        map_location="cpu", **hub_kwargs) -> Discriminator | None:
     """The discriminator saved with a generator, or ``None`` when there is none.
 
-    ``name`` is what :func:`from_pretrained` takes (alias, folder or Hub repo id; a
-    :class:`~cganbalance.nets.Generator` object carries no discriminator, so ``None``).
+    ``name`` is what :func:`from_pretrained` takes (alias, folder or Hub repo id, with its errors;
+    a :class:`~cganbalance.nets.Generator` object carries no discriminator, so ``None``).
     ``generator``, when given, is checked to make samples the discriminator takes (same
     classes, shape and kind). A Hub repository, or a cached copy of one while offline, without
     ``discriminator.json`` gives ``None``.
     """
-    if isinstance(name, Generator) or not isinstance(name, (str, os.PathLike)):
+    if isinstance(name, Generator):
         return None
-    key = os.fspath(name)
-    folder, repo_id = None, None
-    if os.path.isdir(key):
-        folder = Path(key)
-    elif key in ALIASES:
-        alias = ALIASES[key]
-        embedded = PRETRAINED_DIR / alias.embedded
-        if revision is None and (embedded / WEIGHTS_NAME).is_file():
-            folder = embedded
-        else:
-            repo_id, revision = alias.repo_id, revision or alias.revision
-    elif not os.path.exists(key) and _is_repo_id(key):
-        repo_id = key
-    else:
-        return None
-    if folder is not None:
-        source = f"{key} (embedded copy)" if key in ALIASES else str(folder)
-        config_path, weights = folder / DISCRIMINATOR_CONFIG, folder / DISCRIMINATOR_WEIGHTS
+    where = _locate(name, "name", revision)
+    if where.folder is not None:
+        source = where.source
+        config_path, weights = where.folder / DISCRIMINATOR_CONFIG, where.folder / DISCRIMINATOR_WEIGHTS
         if not config_path.is_file():
             return None
     else:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
-        source = f"{repo_id} (Hub)"
+        source = f"{where.repo_id} (Hub)"
         try:
-            config_path = hf_hub_download(repo_id, DISCRIMINATOR_CONFIG, revision=revision, **hub_kwargs)
+            config_path = hf_hub_download(where.repo_id, DISCRIMINATOR_CONFIG, revision=where.revision, **hub_kwargs)
         except (EntryNotFoundError, LocalEntryNotFoundError):
             return None
-        weights = _hub_file(repo_id, DISCRIMINATOR_WEIGHTS, revision, "", **hub_kwargs)
+        weights = _hub_file(where.repo_id, DISCRIMINATOR_WEIGHTS, where.revision, where.note, **hub_kwargs)
     d = build_model(read_config(config_path, source), f"{source}: {DISCRIMINATOR_CONFIG}", Discriminator)
     load_weights(d, weights, map_location=map_location)
     if generator is not None:

@@ -39,7 +39,6 @@ All functions are deterministic for a given ``random_state``.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Sequence
@@ -1025,12 +1024,9 @@ def evaluate_generator(
     y_gen = np.repeat(np.arange(len(names)), counts)
     requested = [names[i] for i in y_gen] if classes is not None else y_gen
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    if discriminator is None:
-        images = generator.generate(requested, random_state=seed, batch_size=batch_size, latent_scale=latent_scale)
-    else:
-        g = copy.deepcopy(generator).float()  # the caller's generator keeps its precision
-        images = generate_ranked(g, discriminator.to(g.device), requested, keep=filter_keep, random_state=seed,
-                                 latent_scale=latent_scale, batch_size=batch_size)
+    # A discriminator comes only with a generator loaded here from its folder (float32, ours to use).
+    images = generate_ranked(generator, discriminator, requested, keep=filter_keep, random_state=seed,
+                             batch_size=batch_size, latent_scale=latent_scale)
     results = evaluate_samples(
         _quantise(images),
         y_gen,

@@ -42,11 +42,8 @@ def sample_grid(
     """
     plt = _pyplot()
     labels = np.repeat(np.arange(generator.n_classes), n_per_class)
-    if discriminator is not None and filter_keep is not None and filter_keep < 1:
-        samples = generate_ranked(generator, discriminator, labels, keep=filter_keep, random_state=random_state,
-                                  latent_scale=latent_scale)
-    else:
-        samples = generator.generate(labels, random_state=random_state, latent_scale=latent_scale)
+    samples = generate_ranked(generator, discriminator, labels, keep=filter_keep, random_state=random_state,
+                              latent_scale=latent_scale)
     images = generator.to_numpy(samples)
     rows, cols = generator.n_classes, n_per_class
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9 + 1.2, rows * 0.9 + 0.4), squeeze=False)

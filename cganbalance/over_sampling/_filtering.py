@@ -182,12 +182,15 @@ def generate_filtered(
 
 
 @torch.inference_mode()
-def generate_ranked(generator: Generator, discriminator: Discriminator, labels, *, keep: float, random_state=None,
-                    latent_scale: float = 1.0, batch_size: int = 512) -> torch.Tensor:
+def generate_ranked(generator: Generator, discriminator: Discriminator | None, labels, *, keep: float | None,
+                    random_state=None, latent_scale: float = 1.0, batch_size: int = 512) -> torch.Tensor:
     """:meth:`Generator.generate` with the sampler's ranking: for each class of ``labels`` (indices
     or names), ``ceil(n / keep)`` candidates drawn and the ``n`` that ``discriminator`` finds most
     real (and of their class) kept. Same order and form as ``generate`` returns (``[-1, 1]``
-    floats at the output size, on the CPU); ``generator`` keeps its mode."""
+    floats at the output size, on the CPU); ``generator`` keeps its mode. Without a
+    ``discriminator``, or with ``keep`` None or 1, exactly ``generator.generate``."""
+    if discriminator is None or keep is None or keep >= 1:
+        return generator.generate(labels, random_state=random_state, batch_size=batch_size, latent_scale=latent_scale)
     labels = generator._resolve_labels(labels)
     rng = make_rng(random_state, device="cpu")
     out = torch.empty(len(labels), *generator.output_shape)
