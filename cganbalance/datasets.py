@@ -35,6 +35,7 @@ once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,8 +50,10 @@ from ._utils.devices import resolve_device
 from ._utils.images import channels_first, from_unit
 from ._utils.labels import lookup
 from ._utils.random import int_seed, rng_for
-from .hub import load_generator
-from .nets import Generator, check_latent_scale
+from .hub import load_discriminator, load_generator
+from .nets import Discriminator, Generator, check_latent_scale
+from .over_sampling._filtering import generate_best_of, n_candidates
+from .over_sampling._plan import IMAGE_SYNTHETIC_RATIO, split_top_up
 
 __all__ = ["BalancePlan", "BalancedLoader", "SyntheticBalancedDataset"]
 
@@ -61,6 +64,24 @@ _SAMPLING_STRATEGY_DOC = """sampling_strategy : float, str, dict or callable, de
         ``"minority"``, ``"not minority"``, ``"all"``; a float (binary targets only: the
         desired minority/majority ratio); a dict ``{class: total count}``, whose keys may be
         labels or class names; or a callable ``y -> dict``."""
+
+_MIXING_DOC = """max_synthetic_ratio : float, None or "auto", default="auto"
+        At most this many synthetic items per real item of a class (``floor(ratio × n_real)``);
+        the rest of the class's top-up are copies of its real items, drawn uniformly with
+        replacement as ``RandomOverSampler`` draws them. ``"auto"`` is 0.5, as
+        :class:`~cganbalance.CGANOverSampler`'s for images: on the FER-2013 validation split a
+        top-up of generated faces only left a classifier below no resampling at all, and this
+        mix lifted it (docs/benchmarks.md, "Choosing the shipped generator"). ``None`` makes
+        every new item synthetic.
+    filter_keep : float, None or "auto", default="auto"
+        Rank candidates by the discriminator saved beside the generator (a folder, alias or Hub
+        repo that holds ``discriminator.safetensors``, as the shipped ``fer2013-cgan`` does):
+        each synthetic item is the best of ``ceil(1 / filter_keep)`` candidates by the
+        discriminator's confidence (2 for 0.5). ``"auto"``: 0.5 when the generator has a
+        discriminator, no ranking otherwise (a :class:`~cganbalance.nets.Generator` object has
+        none). ``None`` or 1: no ranking; a number without a discriminator is an error. The
+        sampler keeps the best fraction of a whole class; here each item is ranked on its own,
+        so that it stays generated on demand and reproducible by itself."""
 
 
 # -- the base dataset ------------------------------------------------------------------------
@@ -261,9 +282,10 @@ def _to_chw_tensor(image) -> torch.Tensor:
 # -- what to add -----------------------------------------------------------------------------
 @dataclass
 class BalancePlan:
-    """What balancing a dataset means: its targets and classes, the label map to the generator and
-    the synthetic items each class gets. Built once by :meth:`of`; :class:`SyntheticBalancedDataset`
-    and :class:`BalancedLoader` each hold one (``plan``)."""
+    """What balancing a dataset means: its targets and classes, the label map to the generator,
+    the synthetic items and copies each class gets, and how candidates are ranked. Built once by
+    :meth:`of`; :class:`SyntheticBalancedDataset` and :class:`BalancedLoader` each hold one
+    (``plan``)."""
 
     image_key: str
     label_key: str
@@ -272,10 +294,17 @@ class BalancePlan:
     generator_labels: np.ndarray  # the generator's label for each of the dataset's labels
     real_targets: np.ndarray
     synthetic_targets: np.ndarray  # the label of each synthetic item, grouped by class in label order
+    copy_targets: np.ndarray  # the label of each copy of a real item, grouped by class in label order
+    discriminator: Discriminator | None = None  # ranks the candidates (None: no ranking)
+    filter_keep: float | None = None  # the fraction kept: the best of ceil(1 / filter_keep) candidates
 
     @classmethod
-    def of(cls, dataset, generator, sampling_strategy, image_key=None, label_key=None) -> "BalancePlan":
-        """Check ``dataset`` and ``generator`` and work out the plan (see the classes' parameters)."""
+    def of(cls, dataset, generator, sampling_strategy, image_key=None, label_key=None, *,
+           max_synthetic_ratio="auto", filter_keep="auto") -> "BalancePlan":
+        """Check ``dataset``, ``generator`` and the options, and work out the plan (see the
+        wrappers' parameters)."""
+        max_synthetic_ratio = _check_ratio(max_synthetic_ratio)
+        filter_keep = _check_keep(filter_keep)
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(
                 f"`dataset` must be a map-style dataset (with __getitem__ and __len__). Got {type(dataset).__name__}."
@@ -300,10 +329,17 @@ class BalancePlan:
         else:  # by name
             generator_labels = lookup(dataset_classes, g.classes, "The dataset's classes", "the generator's classes")
         to_add = check_sampling_strategy(_strategy_by_label(sampling_strategy, classes), real_targets, "over-sampling")
-        synthetic_targets = np.concatenate(
-            [np.full(int(k), label, dtype=np.int64) for label, k in sorted(to_add.items())] or [np.zeros(0, np.int64)]
+        counts = np.bincount(real_targets, minlength=n)
+        split = {label: split_top_up(int(k), int(counts[label]), max_synthetic_ratio) for label, k in sorted(to_add.items())}
+        synthetic_targets, copy_targets = (
+            np.concatenate([np.full(parts[i], label, dtype=np.int64) for label, parts in split.items()]
+                           or [np.zeros(0, np.int64)])
+            for i in (0, 1)
         )
-        return cls(image_key, label_key, g, classes, generator_labels, real_targets, synthetic_targets)
+        d = _ranking_discriminator(generator, g, filter_keep) if len(synthetic_targets) else None
+        keep = (0.5 if filter_keep == "auto" else filter_keep) if d is not None else None
+        return cls(image_key, label_key, g, classes, generator_labels, real_targets, synthetic_targets,
+                   copy_targets, d, keep)
 
     @property
     def n_real(self) -> int:
@@ -316,11 +352,73 @@ class BalancePlan:
         return len(self.synthetic_targets)
 
     @property
+    def n_copies(self) -> int:
+        """Number of copies of real items (per epoch for :class:`BalancedLoader`)."""
+        return len(self.copy_targets)
+
+    @property
+    def n_candidates(self) -> int:
+        """Candidates drawn for each synthetic item (the discriminator keeps the best one)."""
+        return n_candidates(self.filter_keep)
+
+    @property
     def class_counts(self) -> dict[str, tuple[int, int]]:
         """``{class name: (real count, count after balancing)}`` in label order."""
-        before = np.bincount(self.real_targets, minlength=len(self.classes))
-        after = before + np.bincount(self.synthetic_targets, minlength=len(self.classes))
+        n = len(self.classes)
+        before = np.bincount(self.real_targets, minlength=n)
+        after = before + np.bincount(self.synthetic_targets, minlength=n) + np.bincount(self.copy_targets, minlength=n)
         return {c: (int(b), int(a)) for c, b, a in zip(self.classes, before, after)}
+
+    def copy_sources(self, seed: int, epoch: int = 0) -> np.ndarray:
+        """The base dataset's index of each copy (in ``copy_targets`` order): drawn uniformly with
+        replacement from the class's items, as ``RandomOverSampler`` draws them, from
+        ``(seed, epoch)``."""
+        rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, 2]))
+        labels, sizes = np.unique(self.copy_targets, return_counts=True)
+        parts = [rng.choice(np.flatnonzero(self.real_targets == label), int(k)) for label, k in zip(labels, sizes)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def generate(self, labels: np.ndarray, rng: torch.Generator, latent_scale: float) -> torch.Tensor:
+        """One synthetic sample for each of ``labels`` (the dataset's labels), ranked as planned:
+        ``[-1, 1]`` floats at the generator's output size, on its device."""
+        y = torch.as_tensor(self.generator_labels[labels], dtype=torch.long)
+        return generate_best_of(self.generator, self.discriminator, y, rng, candidates=self.n_candidates,
+                                latent_scale=latent_scale)
+
+
+def _check_ratio(value):
+    if value == "auto":
+        return IMAGE_SYNTHETIC_RATIO
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
+        raise ValueError(f"`max_synthetic_ratio` must be a number >= 0, None or 'auto'. Got {value!r} instead.")
+    return float(value)
+
+
+def _check_keep(value):
+    if value == "auto" or value is None:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value <= 1:
+        raise ValueError(f"`filter_keep` must be a number in (0, 1], None or 'auto'. Got {value!r} instead.")
+    return float(value)
+
+
+def _ranking_discriminator(generator, g: Generator, filter_keep) -> Discriminator | None:
+    """The discriminator saved with ``generator`` (what the user passed; ``g`` is it loaded), if
+    ``filter_keep`` asks for ranking; a clear error when a number asks for it and there is none."""
+    if filter_keep is None or filter_keep == 1:
+        return None
+    d = load_discriminator(generator, g)
+    if d is None and filter_keep != "auto":
+        what = "a Generator object" if isinstance(generator, Generator) else repr(str(generator))
+        raise ValueError(
+            f"`filter_keep={filter_keep!r}` ranks candidates with the discriminator saved beside the generator, "
+            f"and {what} has none (no discriminator.safetensors). Pass filter_keep=None, or a generator folder, "
+            "alias or Hub repo that holds its discriminator (CGANOverSampler.save_generator and "
+            "`cganbalance train` save it)."
+        )
+    return None if d is None else d.float().to(g.device).eval()
 
 
 def _strategy_by_label(sampling_strategy, classes: list[str]):
@@ -343,9 +441,10 @@ def _planned(name: str, doc: str) -> property:
 class SyntheticBalancedDataset(VisionDataset):
     """A dataset's items followed by generated items that balance its classes.
 
-    Items ``0 .. n_real - 1`` are the base dataset's (unchanged but for ``transform``); items
-    ``n_real ..`` are synthetic, grouped by class in label order. A synthetic item is
-    generated when it is read (lazily, one forward pass with a batch of one, nothing cached, so
+    Items ``0 .. n_real - 1`` are the base dataset's (unchanged but for ``transform``); then
+    ``n_synthetic`` synthetic items, grouped by class in label order; then ``n_copies`` copies
+    of real items (``max_synthetic_ratio``), grouped the same way. A synthetic item is
+    generated when it is read (lazily, one forward pass of its candidates, nothing cached, so
     memory does not grow with the number of synthetic items) from noise seeded by
     ``(random_state, item index)``: the same ``random_state`` gives the same items in any
     access order, in any ``DataLoader`` worker. Outputs are bit-identical on the same machine
@@ -377,6 +476,7 @@ class SyntheticBalancedDataset(VisionDataset):
     latent_scale : float, default=1.0
         Standard deviation of the generator's noise, in ``(0, 10]``; above 1 gives more varied,
         less typical images (see :class:`~cganbalance.CGANOverSampler`).
+    %(mixing)s
 
     Attributes
     ----------
@@ -388,6 +488,8 @@ class SyntheticBalancedDataset(VisionDataset):
         the generator's classes, matched by index.
     synthetic_indices : ndarray of int
         Indices of the synthetic items.
+    copy_indices : ndarray of int
+        Indices of the copies of real items; ``copy_sources`` holds the base dataset's index of each.
     class_counts : dict
         ``{class name: (count before, count after)}``.
     plan : BalancePlan
@@ -411,16 +513,20 @@ class SyntheticBalancedDataset(VisionDataset):
     >>> from cganbalance.datasets import SyntheticBalancedDataset
     >>> g = Generator(n_classes=2, latent_dim=8, output_shape=[1, 16, 16], widths=[8, 4])
     >>> base = TensorDataset(torch.zeros(10, 1, 16, 16), torch.tensor([0] * 8 + [1] * 2))
-    >>> ds = SyntheticBalancedDataset(base, g, random_state=0)
-    >>> len(ds), ds.class_counts
-    (16, {'0': (8, 8), '1': (2, 8)})
+    >>> ds = SyntheticBalancedDataset(base, g, random_state=0, max_synthetic_ratio=None)
+    >>> len(ds), ds.class_counts, ds.n_synthetic
+    (16, {'0': (8, 8), '1': (2, 8)}, 6)
     >>> image, label = ds[15]
-    >>> image.shape, image.dtype, int(label)
-    (torch.Size([1, 16, 16]), torch.float32, 1)
+    >>> image.shape, image.dtype, int(label), ds.is_synthetic(15)
+    (torch.Size([1, 16, 16]), torch.float32, 1, True)
+    >>> mixed = SyntheticBalancedDataset(base, g, random_state=0)  # 0.5 synthetic per real item, then copies
+    >>> mixed.n_synthetic, mixed.n_copies, bool((mixed[15][0] == base[int(mixed.copy_sources[-1])][0]).all())
+    (1, 5, True)
     """
 
     n_real = _planned("n_real", "Number of items of the base dataset.")
     n_synthetic = _planned("n_synthetic", "Number of synthetic items (per epoch for :class:`BalancedLoader`).")
+    n_copies = _planned("n_copies", "Number of copies of real items (per epoch for :class:`BalancedLoader`).")
     class_counts = _planned("class_counts", "``{class name: (real count, count after balancing)}`` in label order.")
 
     def __init__(
@@ -436,26 +542,33 @@ class SyntheticBalancedDataset(VisionDataset):
         image_key: str | None = None,
         label_key: str | None = None,
         latent_scale: float = 1.0,
+        max_synthetic_ratio="auto",
+        filter_keep="auto",
     ):
         super().__init__(root=None, transform=transform, target_transform=target_transform)
         self.latent_scale = check_latent_scale(latent_scale)
         self.dataset = dataset
         self.random_state = random_state
         self.sampling_strategy = sampling_strategy
-        self.plan = BalancePlan.of(dataset, generator, sampling_strategy, image_key, label_key)
+        self.max_synthetic_ratio, self.filter_keep = max_synthetic_ratio, filter_keep
+        self.plan = BalancePlan.of(dataset, generator, sampling_strategy, image_key, label_key,
+                                   max_synthetic_ratio=max_synthetic_ratio, filter_keep=filter_keep)
         self.image_key, self.label_key = self.plan.image_key, self.plan.label_key
         self.generator, self.classes = self.plan.generator, self.plan.classes
         self._seed = int_seed(random_state)
+        self.copy_sources = self.plan.copy_sources(self._seed)
         picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
         items = [_split_item(dataset[int(i)], self.image_key, self.label_key, int(i)) for i in picks]
         self._form = _ImageForm.of([image for image, _ in items], value_range)
         self._label_reference = items[0][1]
-        self.targets: list[int] = np.concatenate([self.plan.real_targets, self.plan.synthetic_targets]).tolist()
+        self.targets: list[int] = np.concatenate(
+            [self.plan.real_targets, self.plan.synthetic_targets, self.plan.copy_targets]
+        ).tolist()
         if self.n_synthetic:
             self._form.check(self.generator)
 
     def __len__(self) -> int:
-        return self.n_real + self.n_synthetic
+        return self.n_real + self.n_synthetic + self.n_copies
 
     def __getitem__(self, index: int):
         index = int(index)
@@ -465,8 +578,11 @@ class SyntheticBalancedDataset(VisionDataset):
             raise IndexError(f"index {index} is out of range for a dataset of {len(self)} items.")
         if index < self.n_real:
             image, target = _split_item(self.dataset[index], self.image_key, self.label_key, index)
-        else:
+        elif index < self.n_real + self.n_synthetic:
             image, target = self._synthetic_item(index - self.n_real)
+        else:
+            source = int(self.copy_sources[index - self.n_real - self.n_synthetic])
+            image, target = _split_item(self.dataset[source], self.image_key, self.label_key, source)
         if self.transform is not None:
             image = self.transform(image)
         if self.target_transform is not None:
@@ -475,25 +591,28 @@ class SyntheticBalancedDataset(VisionDataset):
 
     def _synthetic_item(self, j: int):
         label = int(self.plan.synthetic_targets[j])
-        noise = rng_for(self._seed, j)
-        x = self.generator.generate(
-            [int(self.plan.generator_labels[label])], random_state=noise, latent_scale=self.latent_scale
-        )[0]
+        x = self.plan.generate(np.array([label]), rng_for(self._seed, j), self.latent_scale)[0].cpu()
         return self._form.from_generated(x), _label_like(label, self._label_reference)
 
     @property
     def synthetic_indices(self) -> np.ndarray:
-        return np.arange(self.n_real, len(self))
+        return np.arange(self.n_real, self.n_real + self.n_synthetic)
+
+    @property
+    def copy_indices(self) -> np.ndarray:
+        return np.arange(self.n_real + self.n_synthetic, len(self))
 
     def is_synthetic(self, index: int) -> bool:
-        """Whether item ``index`` is generated."""
+        """Whether item ``index`` is generated (copies of real items are not)."""
         index = int(index)
-        return (index if index >= 0 else index + len(self)) >= self.n_real
+        index = index if index >= 0 else index + len(self)
+        return self.n_real <= index < self.n_real + self.n_synthetic
 
     def extra_repr(self) -> str:
+        ranked = f"best of {self.plan.n_candidates} by the discriminator" if self.plan.n_candidates > 1 else "none"
         return (
-            f"Real items: {self.n_real}\nSynthetic items: {self.n_synthetic}\n"
-            f"Sampling strategy: {self.sampling_strategy!r}\nLatent scale: {self.latent_scale:g}"
+            f"Real items: {self.n_real}\nSynthetic items: {self.n_synthetic}\nCopies of real items: {self.n_copies}\n"
+            f"Sampling strategy: {self.sampling_strategy!r}\nRanking: {ranked}\nLatent scale: {self.latent_scale:g}"
         )
 
 
@@ -535,12 +654,13 @@ class BalancedLoader:
     """Balanced batches on the training device, with fresh synthetic samples every epoch.
 
     Each epoch holds every real item once and, for the classes ``sampling_strategy`` tops
-    up, as many synthetic items as the static :class:`SyntheticBalancedDataset` would add,
-    shuffled together into batches. Real items are read through a ``DataLoader`` (workers,
-    pinned memory, ...); the synthetic part of each batch is generated in one forward pass on
-    ``device`` and never stored. Epoch ``e`` is reproducible from ``random_state`` alone
-    (the order and the noise are seeded by ``(random_state, e)``); random transforms use
-    torch's global random state, as in any ``DataLoader``.
+    up, as many synthetic items and copies of real items as the static
+    :class:`SyntheticBalancedDataset` would add, shuffled together into batches. Real items and
+    copies are read through a ``DataLoader`` (workers, pinned memory, ...); the synthetic part
+    of each batch is generated in one forward pass on ``device`` and never stored, and the
+    copies are drawn afresh every epoch. Epoch ``e`` is reproducible from ``random_state`` alone
+    (the order, the copies and the noise are seeded by ``(random_state, e)``); random
+    transforms use torch's global random state, as in any ``DataLoader``.
 
     Parameters
     ----------
@@ -557,13 +677,14 @@ class BalancedLoader:
     batch_transform : callable, optional
         Applied to each whole batch on ``device`` (e.g. ``v2.ToDtype`` and ``v2.Normalize``).
     shuffle : bool, default=True
-        Shuffle real and synthetic items together; without it, real items come first in order.
+        Shuffle real and synthetic items together; without it, real items come first in order,
+        then the copies, then the synthetic items.
     drop_last : bool, default=False
     device : str or torch.device, optional
         Where batches and generation live. Default: the generator's device.
     random_state : int, numpy.random.RandomState or None
         Seed of the order and the noise. None draws a fresh seed at construction.
-    value_range, image_key, label_key, latent_scale
+    value_range, image_key, label_key, latent_scale, max_synthetic_ratio, filter_keep
         As for :class:`SyntheticBalancedDataset`.
     **loader_kwargs
         Passed to the ``DataLoader`` that reads the real items (``num_workers``,
@@ -578,12 +699,13 @@ class BalancedLoader:
     >>> g = Generator(n_classes=2, latent_dim=8, output_shape=[1, 16, 16], widths=[8, 4])
     >>> base = TensorDataset(torch.zeros(10, 1, 16, 16), torch.tensor([0] * 8 + [1] * 2))
     >>> loader = BalancedLoader(base, g, batch_size=4, random_state=0)
-    >>> len(loader), sum(len(y) for _, y in loader)
-    (4, 16)
+    >>> len(loader), sum(len(y) for _, y in loader), loader.n_synthetic, loader.n_copies
+    (4, 16, 1, 5)
     """
 
     n_real = _planned("n_real", "Number of items of the base dataset.")
     n_synthetic = _planned("n_synthetic", "Number of synthetic items (per epoch for :class:`BalancedLoader`).")
+    n_copies = _planned("n_copies", "Number of copies of real items (per epoch for :class:`BalancedLoader`).")
     class_counts = _planned("class_counts", "``{class name: (real count, count after balancing)}`` in label order.")
 
     def __init__(
@@ -603,6 +725,8 @@ class BalancedLoader:
         image_key: str | None = None,
         label_key: str | None = None,
         latent_scale: float = 1.0,
+        max_synthetic_ratio="auto",
+        filter_keep="auto",
         **loader_kwargs,
     ):
         self.latent_scale = check_latent_scale(latent_scale)
@@ -617,12 +741,17 @@ class BalancedLoader:
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.random_state = random_state
         self.sampling_strategy = sampling_strategy
-        self.plan = BalancePlan.of(dataset, generator, sampling_strategy, image_key, label_key)
+        self.max_synthetic_ratio, self.filter_keep = max_synthetic_ratio, filter_keep
+        plan = BalancePlan.of(dataset, generator, sampling_strategy, image_key, label_key,
+                              max_synthetic_ratio=max_synthetic_ratio, filter_keep=filter_keep)
+        self.device = resolve_device(device) if device is not None else plan.generator.device
+        if plan.generator.device != self.device:  # copies: the caller's networks stay where they are
+            d = plan.discriminator
+            plan = dataclasses.replace(plan, generator=copy.deepcopy(plan.generator).to(self.device),
+                                       discriminator=None if d is None else copy.deepcopy(d).to(self.device))
+        self.plan = plan
         self.image_key, self.label_key = self.plan.image_key, self.plan.label_key
         self.generator, self.classes = self.plan.generator, self.plan.classes
-        self.device = resolve_device(device) if device is not None else self.generator.device
-        if self.generator.device != self.device:
-            self.generator = copy.deepcopy(self.generator).to(self.device)
         self._seed = int_seed(random_state)
         self._epoch = 0
         picks = np.unique(np.linspace(0, len(dataset) - 1, num=min(4, len(dataset))).astype(int))
@@ -641,7 +770,7 @@ class BalancedLoader:
         )
 
     def __len__(self) -> int:
-        total = self.n_real + self.n_synthetic
+        total = self.n_real + self.n_copies + self.n_synthetic
         return total // self.batch_size if self.drop_last else math.ceil(total / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -649,24 +778,14 @@ class BalancedLoader:
         self._epoch = int(epoch)
 
     def _plan(self, epoch: int) -> list[np.ndarray]:
-        """Per batch, item codes: ``i >= 0`` real item ``i``, ``-1 - label`` a synthetic item."""
-        codes = np.concatenate([np.arange(self.n_real), -1 - self.plan.synthetic_targets])
+        """Per batch, item codes: ``i >= 0`` real item ``i`` (or a copy of it), ``-1 - label`` a synthetic item."""
+        codes = np.concatenate(
+            [np.arange(self.n_real), self.plan.copy_sources(self._seed, epoch), -1 - self.plan.synthetic_targets]
+        )
         if self.shuffle:
             codes = np.random.default_rng(np.random.SeedSequence([self._seed, epoch, 0])).permutation(codes)
         n_batches = len(self)
         return [codes[b * self.batch_size : (b + 1) * self.batch_size] for b in range(n_batches)]
-
-    @torch.no_grad()
-    def _generate(self, labels: np.ndarray, noise: torch.Generator) -> torch.Tensor:
-        g = self.generator
-        y = torch.as_tensor(self.plan.generator_labels[labels], dtype=torch.long, device=self.device)
-        z = g.noise(len(y), noise, self.latent_scale)
-        was_training = g.training
-        g.eval()
-        try:
-            return g.resize(g(z, y))
-        finally:
-            g.train(was_training)
 
     def __iter__(self):
         epoch = self._epoch
@@ -681,7 +800,7 @@ class BalancedLoader:
                 parts_y.append(real[1].to(self.device, non_blocking=True))
             synthetic = -1 - codes[codes < 0]
             if len(synthetic):
-                x = self._form.from_generated(self._generate(synthetic, noise))
+                x = self._form.from_generated(self.plan.generate(synthetic, noise, self.latent_scale))
                 if self.transform is not None:
                     x = torch.stack([self.transform(image) for image in x])
                 parts_x.append(x)
@@ -696,4 +815,5 @@ class BalancedLoader:
 # dict examples in these docstrings would trip).
 for _cls in (SyntheticBalancedDataset, BalancedLoader):
     if _cls.__doc__:
-        _cls.__doc__ = _cls.__doc__.replace("%(sampling_strategy)s", _SAMPLING_STRATEGY_DOC)
+        _cls.__doc__ = _cls.__doc__.replace("%(sampling_strategy)s", _SAMPLING_STRATEGY_DOC).replace(
+            "%(mixing)s", _MIXING_DOC)

@@ -1,8 +1,10 @@
 """Train a small FER-2013 CNN on real data and on cGAN-balanced data; compare per-class recall.
 
-The balanced training set is ``SyntheticBalancedDataset``: the real faces followed by faces the
-pretrained generator makes for every class but the largest, so that each class has as many
-samples as "happy". Both models get the same CNN, augmentation and number of steps.
+The balanced training set is ``SyntheticBalancedDataset``: the real faces, then, for every class
+but the largest, faces the pretrained generator makes (at most one per two real faces, each the
+better of two candidates by the generator's saved discriminator when it has one) and copies of
+real faces, so that each class has as many samples as "happy". Both models get the same CNN,
+augmentation and number of steps.
 
     python examples/dataloader_fer2013.py                      # ../shared/data/fer2013/*.npz
     python examples/dataloader_fer2013.py train.npz public_test.npz --steps 2000
@@ -108,12 +110,10 @@ def main(argv=None) -> int:
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        generator = from_pretrained(args.generator, map_location=str(device) if device.type == "cuda" else "cpu")
+        from_pretrained(args.generator)  # a clear message for a name that does not load
     except (OSError, ValueError) as exc:  # offline without the embedded copy, a wrong folder, ...
         print(f"Cannot load the generator {args.generator!r}: {exc}\nPass --generator with a saved generator folder.")
         return 1
-    if args.num_workers > 0 and device.type == "cuda":
-        generator = generator.cpu()  # the wrapper generates inside the loader's CPU workers
 
     augment = v2.Compose([v2.ToImage(), v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
     to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
@@ -121,11 +121,14 @@ def main(argv=None) -> int:
     real_train = subset(FER2013(args.train, split=args.train_split, transform=augment), n_train, args.seed)
     base = subset(FER2013(args.train, split=args.train_split), n_train, args.seed)  # same faces, no transform
     test = subset(FER2013(args.test, split=args.test_split, transform=to_tensor), n_test, args.seed)
-    balanced = SyntheticBalancedDataset(base, generator, transform=augment, random_state=args.seed)
+    # The name, not a loaded object: the wrapper then also finds the discriminator saved beside it and
+    # ranks with it. It generates on the CPU, inside the loader's workers.
+    balanced = SyntheticBalancedDataset(base, args.generator, transform=augment, random_state=args.seed)
 
     steps = 40 if args.quick else args.steps or len(balanced) // args.batch_size
     batch_size = 32 if args.quick else args.batch_size
-    print(f"Device {device}; {steps} steps of {batch_size} per model; {balanced.n_synthetic:,} synthetic faces.")
+    print(f"Device {device}; {steps} steps of {batch_size} per model; {balanced.n_synthetic:,} synthetic faces, "
+          f"{balanced.n_copies:,} copies.")
     recalls = {}
     for name, dataset in (("real", real_train), ("balanced", balanced)):
         torch.manual_seed(args.seed)  # the same initial weights for both models (a script may seed globally)

@@ -11,11 +11,25 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision.transforms import v2
 
-from cganbalance.datasets import BalancedLoader, SyntheticBalancedDataset
+from cganbalance import datasets
 from cganbalance.fer2013 import CLASSES, FER2013
-from cganbalance.nets import Generator, init_weights
+from cganbalance.hub import save_generator
+from cganbalance.nets import Discriminator, Generator, init_weights
+from cganbalance.training import discriminator_confidence
 
 ALPHABETICAL = sorted(CLASSES)
+
+
+# Most tests here are about the generated items, so they top up with generated items only; the
+# default mix of generated items and copies (max_synthetic_ratio="auto") has its own tests below.
+def SyntheticBalancedDataset(*args, **kwargs):
+    kwargs.setdefault("max_synthetic_ratio", None)
+    return datasets.SyntheticBalancedDataset(*args, **kwargs)
+
+
+def BalancedLoader(*args, **kwargs):
+    kwargs.setdefault("max_synthetic_ratio", None)
+    return datasets.BalancedLoader(*args, **kwargs)
 
 
 def _tiny_generator(n_classes, size, classes=None, channels=1):
@@ -245,12 +259,8 @@ def test_transforms_v2_apply_to_real_and_synthetic(fer_generator):
 # -- labels by name --------------------------------------------------------------------------
 def test_labels_map_to_generator_by_name(fer_generator, monkeypatch):
     asked = []
-    generate = fer_generator.generate
-    monkeypatch.setattr(
-        fer_generator,
-        "generate",
-        lambda labels, random_state=None, **kwargs: asked.append(list(labels)) or generate(labels, random_state, **kwargs),
-    )
+    forward = fer_generator.forward
+    monkeypatch.setattr(fer_generator, "forward", lambda z, y: asked.append(y.tolist()) or forward(z, y))
     # alphabetical classes: 4 = neutral (canonical 6), 6 = surprise (canonical 5)
     base = _PILDataset([0, 0, 0, 4, 6, 6], ALPHABETICAL)
     ds = SyntheticBalancedDataset(base, fer_generator, random_state=0)
@@ -423,3 +433,104 @@ def test_latent_scale_bad_values(g16, value, error):
         BalancedLoader(base, g16, latent_scale=value)
     with pytest.raises(error, match=match):
         g16.generate([0], latent_scale=value)
+
+
+# -- copies of real items (max_synthetic_ratio) ------------------------------------------------
+MIXED = [0] * 8 + [1] * 4 + [2] * 2  # tops up "b" by 4 and "c" by 6
+
+
+def test_default_mix_is_half_synthetic_then_copies(g16):
+    base = _tensor_dataset(MIXED)
+    ds = datasets.SyntheticBalancedDataset(base, g16, random_state=0)
+    # at most floor(0.5 * n_real) generated items per class, copies for the rest
+    assert (ds.n_synthetic, ds.n_copies) == (2 + 1, 2 + 5)
+    assert ds.class_counts == {"a": (8, 8), "b": (4, 8), "c": (2, 8)}
+    assert list(ds.synthetic_indices) == [14, 15, 16] and list(ds.copy_indices) == list(range(17, 24))
+    assert [ds.targets[i] for i in ds.synthetic_indices] == [1, 1, 2]
+    assert [ds.targets[i] for i in ds.copy_indices] == [1, 1, 2, 2, 2, 2, 2]
+    for i, source in zip(ds.copy_indices, ds.copy_sources):
+        assert not ds.is_synthetic(i) and MIXED[source] == ds.targets[i]
+        assert _items_equal(ds[i], base[int(source)])
+    assert ds.is_synthetic(14) and ds.is_synthetic(-8) and not ds.is_synthetic(-7)
+    assert "Copies of real items: 7" in repr(ds)
+    again = datasets.SyntheticBalancedDataset(base, g16, random_state=0)
+    other = datasets.SyntheticBalancedDataset(base, g16, random_state=1)
+    assert np.array_equal(again.copy_sources, ds.copy_sources)
+    assert not np.array_equal(other.copy_sources, ds.copy_sources)
+
+
+@pytest.mark.parametrize("ratio, expected", [(0, (0, 10)), (1.5, (4 + 3, 3)), (None, (10, 0))])
+def test_max_synthetic_ratio_sets_the_split(g16, ratio, expected):
+    ds = datasets.SyntheticBalancedDataset(_tensor_dataset(MIXED), g16, random_state=0, max_synthetic_ratio=ratio)
+    assert (ds.n_synthetic, ds.n_copies) == expected and len(ds) == 24
+
+
+def test_loader_draws_fresh_copies_every_epoch(g16):
+    base = _tensor_dataset(MIXED)
+    loader = datasets.BalancedLoader(base, g16, batch_size=5, random_state=0, shuffle=False)
+    assert (loader.n_synthetic, loader.n_copies, len(loader)) == (3, 7, 5)
+    epochs = []
+    for _ in range(2):
+        images, labels = map(torch.cat, zip(*loader))
+        assert labels.tolist() == MIXED + [1, 1, 2, 2, 2, 2, 2] + [1, 1, 2]
+        assert torch.equal(images[:14], torch.stack([base[i][0] for i in range(14)]))
+        # each copy is one of its class's real images
+        for x, y in zip(images[14:21], labels[14:21]):
+            assert any(torch.equal(x, base[i][0]) for i in range(14) if MIXED[i] == int(y))
+        epochs.append(loader.plan.copy_sources(loader._seed, len(epochs)))
+    assert not np.array_equal(*epochs)
+
+
+@pytest.mark.parametrize("ratio", [-0.5, "half", True])
+def test_bad_max_synthetic_ratio_is_refused(g16, ratio):
+    with pytest.raises(ValueError, match=r"`max_synthetic_ratio` must be a number >= 0, None or 'auto'. Got"):
+        datasets.SyntheticBalancedDataset(_tensor_dataset(MIXED), g16, max_synthetic_ratio=ratio)
+
+
+# -- ranking by the saved discriminator (filter_keep) -----------------------------------------
+@pytest.fixture(scope="module")
+def folder_with_d(g16, tmp_path_factory):
+    d = Discriminator(n_classes=3, input_shape=[1, 16, 16], widths=[4, 8])
+    init_weights(d, torch.Generator().manual_seed(1), std=0.3)
+    return save_generator(g16, tmp_path_factory.mktemp("g") / "with-d", discriminator=d.eval()), d.eval()
+
+
+def test_items_are_the_best_of_their_candidates(g16, folder_with_d):
+    folder, d = folder_with_d
+    base = _tensor_dataset(MIXED, dtype=torch.float32)
+    ds = SyntheticBalancedDataset(base, folder, random_state=3, filter_keep=0.25)
+    plain = SyntheticBalancedDataset(base, folder, random_state=3, filter_keep=None)
+    assert ds.plan.n_candidates == 4 and plain.plan.n_candidates == 1 and plain.plan.discriminator is None
+    assert "best of 4 by the discriminator" in repr(ds)
+    for j, i in enumerate(ds.synthetic_indices[:4]):
+        label = ds.targets[i]
+        with torch.no_grad():  # the candidates, drawn from the item's own noise, and their scores
+            z = g16.noise(4, datasets.rng_for(3, j))
+            x = g16(z, torch.full((4,), label))
+            best = discriminator_confidence(d, x, torch.full((4,), label)).argmax()
+        torch.testing.assert_close(ds[i][0], (x[best] + 1) / 2, atol=1e-5, rtol=0)  # the dataset's [0, 1] floats
+        # no ranking: exactly what the generator draws from the item's noise
+        expected = g16.generate([label], random_state=datasets.rng_for(3, j))[0]
+        torch.testing.assert_close(plain[i][0], (expected + 1) / 2, atol=1e-6, rtol=0)
+
+
+def test_auto_ranks_only_with_a_saved_discriminator(g16, folder_with_d):
+    base = _tensor_dataset(MIXED)
+    assert datasets.SyntheticBalancedDataset(base, folder_with_d[0], random_state=0).plan.n_candidates == 2
+    assert datasets.SyntheticBalancedDataset(base, g16, random_state=0).plan.n_candidates == 1
+    loader = datasets.BalancedLoader(base, folder_with_d[0], batch_size=8, random_state=0)
+    assert loader.plan.n_candidates == 2 and sum(len(y) for _, y in loader) == 24
+    unranked = datasets.BalancedLoader(base, folder_with_d[0], batch_size=8, random_state=0, filter_keep=None)
+    (a, _), (b, _) = next(iter(loader)), next(iter(unranked))
+    assert a.shape == b.shape and not torch.equal(a, b)  # the same noise, other faces kept
+
+
+@pytest.mark.parametrize("keep", [0, 1.5, "most", True])
+def test_bad_filter_keep_is_refused(g16, keep):
+    with pytest.raises(ValueError, match=r"`filter_keep` must be a number in \(0, 1\], None or 'auto'. Got"):
+        datasets.BalancedLoader(_tensor_dataset(MIXED), g16, filter_keep=keep)
+
+
+def test_filter_keep_without_a_discriminator_says_so(g16):
+    with pytest.raises(ValueError, match=r"`filter_keep=0.5` ranks candidates .* a Generator object has none"):
+        datasets.SyntheticBalancedDataset(_tensor_dataset(MIXED), g16, filter_keep=0.5)

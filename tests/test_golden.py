@@ -79,7 +79,7 @@ def compute() -> dict[str, np.ndarray]:
     out["pretrained_resample"] = X_res[len(faces):]
 
     base = TensorDataset(torch.zeros(10, 1, 48, 48), torch.tensor([3] * 8 + [1] * 2))
-    ds = SyntheticBalancedDataset(base, "fer2013-cgan", random_state=0)
+    ds = SyntheticBalancedDataset(base, "fer2013-cgan", random_state=0, max_synthetic_ratio=None)
     out["dataset_items"] = torch.stack([ds[i][0] for i in ds.synthetic_indices[:3]]).numpy()
     batches = list(BalancedLoader(base, "fer2013-cgan", batch_size=8, random_state=0, shuffle=False))
     out["loader_last_batch"] = batches[-1][0].numpy()

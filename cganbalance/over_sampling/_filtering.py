@@ -21,7 +21,10 @@ from ..nets import Discriminator, Generator
 from ..nets.serialization import PickledModule
 from ..training import discriminator_confidence, make_rng
 
-__all__ = ["ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_filtered", "generate_ranked"]
+__all__ = [
+    "ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_best_of", "generate_filtered",
+    "generate_ranked", "n_candidates",
+]
 
 
 class ClassFilter:
@@ -206,3 +209,39 @@ def generate_ranked(generator: Generator, discriminator: Discriminator | None, l
         generator.train(was_training[0])
         discriminator.train(was_training[1])
     return out
+
+
+def n_candidates(keep: float | None) -> int:
+    """Candidates drawn per sample kept by :func:`generate_best_of` for ``filter_keep=keep``:
+    ``ceil(1 / keep)`` (2 for 0.5, 4 for 0.25), 1 for ``None`` or 1."""
+    return 1 if keep is None or keep >= 1 else math.ceil(1 / keep - 1e-9)
+
+
+@torch.no_grad()  # not inference_mode: the loader's batches go on into a model that trains
+def generate_best_of(generator: Generator, discriminator: Discriminator | None, labels: torch.Tensor,
+                     rng: torch.Generator, *, candidates: int = 1, latent_scale: float = 1.0) -> torch.Tensor:
+    """One sample per entry of ``labels`` (the generator's class indices): the best of
+    ``candidates`` draws by the discriminator's confidence (the first of equal ones), or one draw
+    when ``candidates`` is 1 or there is no discriminator. The dataset wrappers rank this way,
+    sample by sample, where :func:`generate_ranked` keeps the best fraction of a whole class.
+
+    Noise comes from ``rng`` (on its own device), ``candidates`` rows per sample in order, so
+    that one candidate draws exactly what :meth:`Generator.generate` draws. Returns
+    ``[-1, 1]`` floats at the output size on the generator's device; the networks keep their mode.
+    """
+    m = candidates if discriminator is not None else 1
+    device = generator.device
+    y = labels.to(device).repeat_interleave(m)
+    was_training = generator.training, discriminator.training if discriminator is not None else False
+    generator.eval()
+    try:
+        x = generator(generator.noise(len(y), rng, latent_scale).to(device), y)
+        if m > 1:
+            discriminator.eval()
+            score = discriminator_confidence(discriminator, x, y).float().view(len(labels), m)
+            x = x.view(len(labels), m, *x.shape[1:])[torch.arange(len(labels), device=device), score.argmax(1)]
+        return generator.resize(x).float()
+    finally:
+        generator.train(was_training[0])
+        if discriminator is not None:
+            discriminator.train(was_training[1])

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._utils.labels import plain
 
-__all__ = ["MIN_SAMPLES_PER_CLASS", "check_output_size", "top_up_plan"]
+__all__ = ["IMAGE_SYNTHETIC_RATIO", "MIN_SAMPLES_PER_CLASS", "check_output_size", "split_top_up", "top_up_plan"]
 
 #: A class that is topped up needs at least this many real samples to learn from.
 MIN_SAMPLES_PER_CLASS = 2
@@ -68,13 +68,19 @@ def top_up_plan(sampling_strategy: dict, classes: np.ndarray, counts: np.ndarray
         if extra_synthetic is not None:  # the top-up is all copies; the synthetic samples come on top
             plan[label] = (n_extra, n_top_up)
             continue
-        n_synthetic = n_top_up
-        if max_synthetic_ratio is not None:
-            n_real = int(counts[np.searchsorted(classes, label)])
-            ratio = n_real / ROWS_PER_SYNTHETIC_RATIO if max_synthetic_ratio == "rows" else max_synthetic_ratio
-            n_synthetic = min(n_synthetic, math.floor(ratio * n_real + 1e-9))
-        plan[label] = (n_synthetic, n_top_up - n_synthetic)
+        plan[label] = split_top_up(n_top_up, int(counts[np.searchsorted(classes, label)]), max_synthetic_ratio)
     return plan
+
+
+def split_top_up(n_top_up: int, n_real: int, max_synthetic_ratio) -> tuple[int, int]:
+    """``(n_synthetic, n_copies)`` of a class of ``n_real`` samples that gains ``n_top_up``: at most
+    ``floor(ratio × n_real)`` synthetic (``None``: all of them; ``"rows"``: ratio ``n_real /
+    ROWS_PER_SYNTHETIC_RATIO``), copies of real samples for the rest."""
+    n_synthetic = n_top_up
+    if max_synthetic_ratio is not None:
+        ratio = n_real / ROWS_PER_SYNTHETIC_RATIO if max_synthetic_ratio == "rows" else max_synthetic_ratio
+        n_synthetic = min(n_synthetic, math.floor(ratio * n_real + 1e-9))
+    return n_synthetic, n_top_up - n_synthetic
 
 
 def _extra_per_class(extra, sampling_strategy: dict, classes: np.ndarray, counts: np.ndarray) -> int:
