@@ -3,7 +3,7 @@
     cganbalance train DATA --out DIR [--preset default] [--epochs N | --max-time SECONDS] [--resume]
     cganbalance sample GENERATOR --out grid.png|samples.npz [--n-per-class 8] [--seed 0]
     cganbalance push GENERATOR REPO_ID
-    cganbalance evaluate GENERATOR --data public_test.npz [--train train.npz]
+    cganbalance evaluate GENERATOR --data public_test.npz [--train train.npz] [--filter-keep 0.5] [--two-sample-epochs 6]
     cganbalance demo [--quick]
 """
 
@@ -135,21 +135,14 @@ def _train_overrides(args) -> dict | None:
 def _sample(args) -> int:
     import numpy as np
 
-    from .hub import load_discriminator, load_generator
+    from .hub import load_generator
     from .plots import sample_grid
 
     g = load_generator(args.generator)
     out = Path(args.out)
     if out.suffix not in (".png", ".npz"):
         raise ValueError(f"--out must end in .png or .npz. Got {str(out)!r} instead.")
-    d = None
-    if args.filter_keep < 1:
-        d = load_discriminator(args.generator, g)
-        if d is None:
-            raise ValueError(
-                f"--filter-keep {args.filter_keep:g} ranks faces by the discriminator saved with the generator, but "
-                f"{args.generator!r} has none (discriminator.json + discriminator.safetensors); use --filter-keep 1."
-            )
+    d = _ranking_discriminator(args, g)
     if out.suffix == ".png":
         sample_grid(g, out, n_per_class=args.n_per_class, random_state=args.seed, latent_scale=args.latent_scale,
                     discriminator=d, filter_keep=args.filter_keep)
@@ -163,6 +156,22 @@ def _sample(args) -> int:
         np.savez_compressed(out, images=images, labels=labels, classes=np.array(g.classes))
     print(f"Wrote {out}")
     return 0
+
+
+def _ranking_discriminator(args, g):
+    """The discriminator saved with ``args.generator`` for ``--filter-keep`` below 1 (``None`` at 1);
+    an error naming the option when there is none."""
+    from .hub import load_discriminator
+
+    if args.filter_keep >= 1:
+        return None
+    d = load_discriminator(args.generator, g)
+    if d is None:
+        raise ValueError(
+            f"--filter-keep {args.filter_keep:g} ranks faces by the discriminator saved with the generator, but "
+            f"{args.generator!r} has none (discriminator.json + discriminator.safetensors); use --filter-keep 1."
+        )
+    return d
 
 
 def _push(args) -> int:
@@ -188,12 +197,13 @@ def _evaluate(args) -> int:
     from .metrics import evaluate_generator, format_markdown
 
     generator = load_generator(args.generator)
+    _ranking_discriminator(args, generator)  # before the data and the scoring: a clear error for --filter-keep
     images, labels = fer2013.load(args.data, split=args.split)
     train = fer2013.load(args.train, split="train")[0] if args.train else None
     # FER-2013 labels are canonical; a generator that names its classes is matched by name.
     classes = fer2013.CLASSES if sorted(generator.classes) == sorted(fer2013.CLASSES) else None
     results = evaluate_generator(
-        generator,
+        args.generator if args.filter_keep < 1 else generator,  # the name: the discriminator is found beside it
         images,
         labels,
         n_per_class=args.n_per_class,
@@ -201,10 +211,13 @@ def _evaluate(args) -> int:
         extractor=args.extractor,
         X_train=train,
         cas_epochs=args.cas_epochs or None,
+        two_sample_epochs=args.two_sample_epochs or None,
         random_state=args.seed,
         latent_scale=args.latent_scale,
+        filter_keep=args.filter_keep,
     )
     scale = f", latent ×{args.latent_scale:g}" if args.latent_scale != 1.0 else ""
+    scale += f", best {args.filter_keep:g} by its discriminator" if args.filter_keep < 1 else ""
     print(format_markdown(results, title=f"{args.generator}{scale} on {Path(args.data).name} ({len(images):,} images)"))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float))
@@ -234,6 +247,10 @@ def _latent_scale(text: str) -> float:
 _LATENT_SCALE_HELP = (
     "standard deviation of the generator's noise, in (0, 10] (default: 1, as trained; "
     "above 1 more varied samples, below 1 more typical ones)"
+)
+_FILTER_KEEP_HELP = (
+    "rank the samples as CGANOverSampler does: 1/K candidates each, the best K by the discriminator "
+    "saved with the generator (default 1: no ranking)"
 )
 
 
@@ -311,9 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-per-class", type=_positive_int, default=8, help="images per class (at least 1)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--latent-scale", type=_latent_scale, default=1.0, metavar="S", help=_LATENT_SCALE_HELP)
-    s.add_argument("--filter-keep", type=_fraction, default=1.0, metavar="K",
-                   help="rank the samples as CGANOverSampler does: 1/K candidates each, the best K by the discriminator "
-                        "saved with the generator (default 1: no ranking)")
+    s.add_argument("--filter-keep", type=_fraction, default=1.0, metavar="K", help=_FILTER_KEEP_HELP)
     s.set_defaults(func=_sample)
 
     p = sub.add_parser("push", help="upload a generator to the Hugging Face Hub")
@@ -335,8 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--extractor", default=None, help="classifier folder (default: the shipped FER-2013 one)")
     e.add_argument("--n-per-class", type=int, default=None, help="default: as many as DATA holds of each class")
     e.add_argument("--cas-epochs", type=int, default=0, help="train a classifier on generated faces only (CAS)")
+    e.add_argument("--two-sample-epochs", type=int, default=0, metavar="N",
+                   help="two-sample test: train a CNN N epochs to tell generated from real faces (0.5 = indistinguishable)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--latent-scale", type=_latent_scale, default=1.0, metavar="S", help=_LATENT_SCALE_HELP)
+    e.add_argument("--filter-keep", type=_fraction, default=1.0, metavar="K", help=_FILTER_KEEP_HELP)
     e.add_argument("--json", default=None, help="also write the full results as JSON")
     e.set_defaults(func=_evaluate)
     return parser

@@ -50,9 +50,9 @@ from ._utils.devices import resolve_device
 from ._utils.images import channels_first, from_unit
 from ._utils.labels import lookup
 from ._utils.random import int_seed, rng_for
-from .hub import load_discriminator, load_generator
+from .hub import load_generator
 from .nets import Discriminator, Generator, check_latent_scale
-from .over_sampling._filtering import generate_best_of, n_candidates
+from .over_sampling._filtering import generate_best_of, n_candidates, saved_discriminator
 from .over_sampling._plan import IMAGE_SYNTHETIC_RATIO, split_top_up
 
 __all__ = ["BalancePlan", "BalancedLoader", "SyntheticBalancedDataset"]
@@ -336,7 +336,7 @@ class BalancePlan:
                            or [np.zeros(0, np.int64)])
             for i in (0, 1)
         )
-        d = _ranking_discriminator(generator, g, filter_keep) if len(synthetic_targets) else None
+        d = saved_discriminator(generator, g, filter_keep) if len(synthetic_targets) else None
         keep = (0.5 if filter_keep == "auto" else filter_keep) if d is not None else None
         return cls(image_key, label_key, g, classes, generator_labels, real_targets, synthetic_targets,
                    copy_targets, d, keep)
@@ -402,23 +402,6 @@ def _check_keep(value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value <= 1:
         raise ValueError(f"`filter_keep` must be a number in (0, 1], None or 'auto'. Got {value!r} instead.")
     return float(value)
-
-
-def _ranking_discriminator(generator, g: Generator, filter_keep) -> Discriminator | None:
-    """The discriminator saved with ``generator`` (what the user passed; ``g`` is it loaded), if
-    ``filter_keep`` asks for ranking; a clear error when a number asks for it and there is none."""
-    if filter_keep is None or filter_keep == 1:
-        return None
-    d = load_discriminator(generator, g)
-    if d is None and filter_keep != "auto":
-        what = "a Generator object" if isinstance(generator, Generator) else repr(str(generator))
-        raise ValueError(
-            f"`filter_keep={filter_keep!r}` ranks candidates with the discriminator saved beside the generator, "
-            f"and {what} has none (no discriminator.safetensors). Pass filter_keep=None, or a generator folder, "
-            "alias or Hub repo that holds its discriminator (CGANOverSampler.save_generator and "
-            "`cganbalance train` save it)."
-        )
-    return None if d is None else d.float().to(g.device).eval()
 
 
 def _strategy_by_label(sampling_strategy, classes: list[str]):

@@ -54,9 +54,9 @@ from sklearn.utils import check_random_state
 from ._utils.images import from_unit
 from ._utils.labels import lookup
 from .classifier import extract, load_fer_classifier, to_model_input, train_classifier
-from .hub import load_discriminator, load_generator
+from .hub import load_generator
 from .nets import check_latent_scale
-from .over_sampling._filtering import generate_ranked
+from .over_sampling._filtering import generate_ranked, saved_discriminator
 
 __all__ = [
     "cas",
@@ -1050,20 +1050,11 @@ def evaluate_generator(
 
 def _ranking_discriminator(source, generator, filter_keep):
     """The discriminator saved with ``source`` when ``filter_keep`` asks for ranking; ``None`` otherwise."""
-    if filter_keep is None:
-        return None
-    if isinstance(filter_keep, bool) or not isinstance(filter_keep, (int, float)) or not 0 < filter_keep <= 1:
+    if filter_keep is not None and (
+        isinstance(filter_keep, bool) or not isinstance(filter_keep, (int, float)) or not 0 < filter_keep <= 1
+    ):
         raise ValueError(f"`filter_keep` must be None or a fraction in (0, 1]. Got {filter_keep!r} instead.")
-    if filter_keep == 1:
-        return None
-    discriminator = load_discriminator(source, generator)
-    if discriminator is None:
-        where = "a Generator object" if isinstance(source, torch.nn.Module) else repr(str(source))
-        raise ValueError(
-            f"`filter_keep={filter_keep}` ranks candidates by the discriminator saved with the generator, but {where} "
-            "has none (a folder holds it as discriminator.json + discriminator.safetensors)."
-        )
-    return discriminator.float()
+    return saved_discriminator(source, generator, filter_keep)
 
 
 _HEADERS = {

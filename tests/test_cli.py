@@ -170,6 +170,33 @@ def test_sample_ranked_by_the_saved_discriminator(tmp_path, capsys):
     assert exc.value.code == 2 and "--filter-keep: must be a fraction in (0, 1]. Got '0'" in capsys.readouterr().err
 
 
+def test_evaluate_passes_ranking_and_two_sample_test_on(tmp_path, capsys, monkeypatch):
+    import cganbalance.metrics
+    from cganbalance import fer2013
+    from cganbalance.hub import save_generator
+    from cganbalance.nets import Generator
+
+    asked = []
+
+    def fake_evaluate(generator, images, labels, **kwargs):
+        asked.append((generator, kwargs))
+        raise SystemExit(0)  # stop before the scoring
+
+    monkeypatch.setattr(cganbalance.metrics, "evaluate_generator", fake_evaluate)
+    monkeypatch.setattr(fer2013, "load", lambda path, split=None: (np.zeros((7, 48, 48), np.uint8), np.arange(7)))
+    for extra in ([], ["--filter-keep", "0.5", "--two-sample-epochs", "6"]):
+        with pytest.raises(SystemExit):
+            main(["evaluate", "fer2013-cgan", "--data", "faces.npz", *extra])
+    (plain, plain_kwargs), (ranked, ranked_kwargs) = asked
+    assert isinstance(plain, Generator) and plain_kwargs["filter_keep"] == 1.0 and plain_kwargs["two_sample_epochs"] is None
+    assert ranked == "fer2013-cgan" and ranked_kwargs["filter_keep"] == 0.5 and ranked_kwargs["two_sample_epochs"] == 6
+    g = Generator(n_classes=7, latent_dim=8, output_shape=[1, 48, 48], widths=[8, 8, 4], classes=list(fer2013.CLASSES))
+    without = save_generator(g, tmp_path / "without")
+    with pytest.raises(SystemExit) as exc:  # refused before the data is read
+        main(["evaluate", str(without), "--data", str(tmp_path / "missing.npz"), "--filter-keep", "0.5"])
+    assert exc.value.code == 2 and "--filter-keep 0.5 ranks faces by the discriminator" in capsys.readouterr().err
+
+
 def test_python_dash_m_runs_the_command_line():
     result = subprocess.run([sys.executable, "-m", "cganbalance", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "usage: cganbalance" in result.stdout and "train" in result.stdout

@@ -601,6 +601,33 @@ def test_pretrained_generator_used_as_is_and_fine_tuned(tiny_images):
     assert not np.array_equal(X_res[60:], X_tuned[60:])
 
 
+def test_fine_tune_starts_from_the_saved_discriminator(tiny_images, tmp_path, monkeypatch):
+    from cganbalance import Discriminator, Generator, save_generator
+    from cganbalance.nets import init_weights
+
+    X, y = tiny_images
+    g = Generator(n_classes=3, latent_dim=8, output_shape=[1, 16, 16], widths=[16, 8, 8, 4], classes=["0", "1", "2"])
+    d = Discriminator(n_classes=3, input_shape=[1, 16, 16], widths=[4, 8])
+    init_weights(d, torch.Generator().manual_seed(1), std=0.3)
+    folder = save_generator(g, tmp_path / "with-d", discriminator=d.eval())
+    started = []
+
+    class Stop(Exception):
+        pass
+
+    def record(self, g, d, *args):
+        started.append({k: v.clone() for k, v in d.state_dict().items()})
+        raise Stop
+
+    monkeypatch.setattr(CGANOverSampler, "_train_networks", record)
+    for generator in (folder, save_generator(g, tmp_path / "without")):
+        with pytest.raises(Stop):
+            CGANOverSampler(generator=str(generator), fine_tune=True, epochs=1, random_state=0, device="cpu").fit(X, y)
+    saved, fresh = started
+    assert saved.keys() == d.state_dict().keys() and all(torch.equal(v, d.state_dict()[k]) for k, v in saved.items())
+    assert fresh.keys() != saved.keys() or not all(torch.equal(v, saved[k]) for k, v in fresh.items())
+
+
 def test_latent_scale_sets_the_spread_of_the_synthetic_samples(tiny_images):
     from cganbalance import Generator
     from cganbalance.nets import init_weights

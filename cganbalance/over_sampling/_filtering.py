@@ -16,6 +16,7 @@ import torch
 from .._utils.images import ImageLayout
 from .._utils.labels import match_classes, plain
 from ..classifier import load_fer_classifier
+from ..hub import load_discriminator
 from ..fer2013 import CLASSES
 from ..nets import Discriminator, Generator
 from ..nets.serialization import PickledModule
@@ -23,7 +24,7 @@ from ..training import discriminator_confidence, make_rng
 
 __all__ = [
     "ClassFilter", "class_filter", "classifier_columns", "fer_input_map", "generate_best_of", "generate_filtered",
-    "generate_ranked", "n_candidates",
+    "generate_ranked", "n_candidates", "saved_discriminator",
 ]
 
 
@@ -245,3 +246,25 @@ def generate_best_of(generator: Generator, discriminator: Discriminator | None, 
         generator.train(was_training[0])
         if discriminator is not None:
             discriminator.train(was_training[1])
+
+
+def saved_discriminator(source, generator: Generator, filter_keep) -> Discriminator | None:
+    """The discriminator saved with ``source`` (the generator as the caller named it: alias,
+    folder or Hub repo id; a :class:`Generator` object carries none), checked against
+    ``generator`` (``source`` loaded), as float32 on its device in eval mode, when ``filter_keep``
+    asks for ranking (a number below 1, or ``"auto"``); ``None`` otherwise, and for ``"auto"``
+    when there is none. A number without one is a ``ValueError`` that says so."""
+    if filter_keep is None or (filter_keep != "auto" and filter_keep >= 1):
+        return None
+    d = load_discriminator(source, generator)
+    if d is None:
+        if filter_keep == "auto":
+            return None
+        what = "a Generator object" if isinstance(source, torch.nn.Module) else repr(str(source))
+        raise ValueError(
+            f"`filter_keep={filter_keep!r}` ranks candidates by the discriminator saved with the generator, but {what} "
+            "has none (a folder holds it as discriminator.json + discriminator.safetensors, as "
+            "CGANOverSampler.save_generator and `cganbalance train` write it). Pass filter_keep=None, or a folder, "
+            "alias or Hub repo that holds one."
+        )
+    return d.float().to(generator.device).eval()

@@ -158,8 +158,10 @@ class CGANOverSampler(BaseOverSampler):
         names must cover the labels in ``y`` (matched by name, or by index for integer labels).
 
     fine_tune : bool, default=False
-        With ``generator``, train it further on ``X`` (with a fresh discriminator) instead
-        of sampling from it as it is.
+        With ``generator``, train it further on ``X`` instead of sampling from it as it is:
+        against the discriminator saved with it when its folder holds one (a copy loaded from
+        the folder, which is left as it is), else against a fresh one. The optimisers start
+        afresh either way.
 
     device : str, default="auto"
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
@@ -513,6 +515,8 @@ class CGANOverSampler(BaseOverSampler):
         if self.batch_size is not None:
             train["batch_size"] = self.batch_size
         d, config = discriminator_for(g, rng, {"train": train})
+        if self.discriminator_ is not None:  # both networks go on from where they were (a loaded copy)
+            d = self.discriminator_.train()
         self._train_networks(g, d, config, data, self._generator_labels[y_idx], rng)
 
     # -- sampling ------------------------------------------------------------------------------
