@@ -93,6 +93,35 @@ def test_max_synthetic_ratio_caps_synthetic_rows_and_copies_the_rest(tiny_tabula
     np.testing.assert_array_equal(tab_sampler(max_synthetic_ratio=10).fit_resample(X, y)[0], uncapped)
 
 
+def test_auto_caps_the_synthetic_share_of_rows_easy_to_tell_from_real_ones(tiny_tabular, monkeypatch):
+    import cganbalance.over_sampling._sampler as sampler_module
+
+    X, y = tiny_tabular  # counts {0: 72, 1: 36, 2: 12}
+    strategy = {1: 100, 2: 40}  # class 1 gains 64 ("rows" allows 3.6 per real row), class 2 (12 rows) 28
+    measured = tab_sampler(sampling_strategy=strategy)
+    measured.fit_resample(X, y)
+    assert list(measured.synthetic_auc_) == [1] and 0 <= measured.synthetic_auc_[1] <= 1  # 12 rows: too few to test
+    for auc, generated in ((0.55, 64), (0.9, 36)):  # hard to tell apart: all synthetic; easy: one per real row
+        monkeypatch.setattr(sampler_module, "two_sample_auc", lambda real, gen, seed=0, auc=auc: auc)
+        s = tab_sampler(sampling_strategy=strategy)
+        X_res, y_res = s.fit_resample(X, y)
+        assert s.synthetic_auc_ == {1: auc} and Counter(y_res) == {0: 72, 1: 100, 2: 40}
+        assert s.n_generated_[1] == generated and s.n_copied_[1] == 64 - generated
+        assert s.n_generated_[2] == 14 and s.n_copied_[2] == 14  # the "rows" cap: 1.2 per real row
+    explicit = tab_sampler(sampling_strategy=strategy, max_synthetic_ratio=None)
+    explicit.fit_resample(X, y)
+    assert explicit.synthetic_auc_ == {} and explicit.n_generated_ == {1: 64, 2: 28}
+
+
+def test_two_sample_auc_reads_how_far_apart_two_sets_of_rows_are():
+    from cganbalance.over_sampling._plan import two_sample_auc
+
+    rng = np.random.RandomState(0)
+    real = rng.randn(200, 4)
+    assert two_sample_auc(real, rng.randn(200, 4)) < 0.6
+    assert two_sample_auc(real, rng.randn(200, 4) + [3, 0, 0, 0]) > 0.95
+
+
 def test_extra_synthetic_balances_with_copies_then_adds_the_same_synthetic_count_to_every_class(tiny_tabular):
     X, y = tiny_tabular  # counts {0: 72, 1: 36, 2: 12}
 
