@@ -29,7 +29,9 @@ Strategies:
 - ``cgan-filtered`` and ``cgan-filtered-ratio-R``: the same with
   ``filter_classifier="fer2013"``: twice the candidates are drawn and the half that the
   shipped FER-2013 classifier (trained on the training split only) finds most typical of their
-  class are kept.
+  class are kept; ``--filter-classifier FOLDER`` ranks with a saved one instead (on
+  ``--validation``, ``benchmarks/results/extractor-validation``, trained without the validation
+  faces), and such runs are labelled ``(filter FOLDER-NAME)``.
 - ``cgan-extra-E`` (e.g. ``cgan-extra-2000``): ``extra_synthetic=E``, the top-up made of
   random copies of real images as ``RandomOverSampler`` makes it, then ``E`` synthetic images
   added to every class, the majority too (``E`` with a decimal point: that fraction of the
@@ -176,11 +178,15 @@ def section(classifier: str, split: str) -> str:
     return "downstream-fer" + ("-strong" if strong else "") + ("-validation" if validation else "")
 
 
-def label(strategy: str, generator: str) -> str:
-    """The strategy's name in results and table: cGAN runs name a non-default generator."""
-    if strategy.startswith("cgan") and generator != DEFAULT_GENERATOR:
-        return f"{strategy} ({Path(generator).name})"
-    return strategy
+def label(strategy: str, generator: str, filter_classifier: str = "fer2013") -> str:
+    """The strategy's name in results and table: cGAN runs name a non-default generator, and
+    ``-filtered`` runs a classifier other than the shipped one."""
+    if not strategy.startswith("cgan"):
+        return strategy
+    names = [Path(generator).name] if generator != DEFAULT_GENERATOR else []
+    if classifier_filtered(strategy) and str(filter_classifier) != "fer2013":
+        names.append(f"filter {Path(filter_classifier).name}")
+    return f"{strategy} ({', '.join(names)})" if names else strategy
 
 
 def synthetic_ratio(strategy: str) -> float | None:
@@ -225,7 +231,7 @@ def stratified_subset(X, y, n: int | None, seed: int = 0):
     return X[idx], y[idx]
 
 
-def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.CLASSES):
+def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.CLASSES, filter_classifier="fer2013"):
     """The training set of ``strategy`` and the class weights to train with.
 
     Returns
@@ -263,7 +269,7 @@ def resample(strategy: str, X, y, seed: int, *, generator=None, classes=fer2013.
             sampling_strategy="not majority",
             max_synthetic_ratio=synthetic_ratio(strategy),
             extra_synthetic=extra_synthetic(strategy),
-            filter_classifier="fer2013" if classifier_filtered(strategy) else None,
+            filter_classifier=filter_classifier if classifier_filtered(strategy) else None,
             latent_scale=latent_scale(strategy),
             filter_keep=filter_keep(strategy),
             random_state=seed,
@@ -290,12 +296,12 @@ def scores(y_true, pred, classes=fer2013.CLASSES) -> dict:
 
 
 def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None, generator_name=None,
-        has_discriminator=None, verbose=False) -> dict:
+        has_discriminator=None, filter_classifier="fer2013", verbose=False) -> dict:
     """Resample, train and test once; the scores and timings as a JSON-able dict. ``has_discriminator``:
     whether the generator's folder holds the discriminator that ranks its candidates (recorded with cgan runs)."""
     start = time.perf_counter()
     X, y, class_weight = resample(
-        strategy, data["X_train"], data["y_train"], seed, generator=generator
+        strategy, data["X_train"], data["y_train"], seed, generator=generator, filter_classifier=filter_classifier
     )
     resample_seconds = time.perf_counter() - start
     model = train_classifier(
@@ -326,7 +332,7 @@ def run(strategy: str, seed: int, data: dict, settings: dict, *, generator=None,
         "train_counts": np.bincount(y, minlength=len(fer2013.CLASSES)).tolist(),
         **({"generator": generator_name, "max_synthetic_ratio": synthetic_ratio(strategy),
             "extra_synthetic": extra_synthetic(strategy),
-            "filter_classifier": "fer2013" if classifier_filtered(strategy) else None,
+            "filter_classifier": str(filter_classifier) if classifier_filtered(strategy) else None,
             "latent_scale": latent_scale(strategy), "filter_keep": filter_keep(strategy),
             "discriminator_filter": has_discriminator}
            if strategy.startswith("cgan") else {}),
@@ -540,6 +546,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="pretrained generator for the cgan strategies: an alias or a local folder; with "
                         "--validation, an honest score needs one trained without the validation faces (as fer2013-cgan "
                         "v0.2.0 was; fer2013-cgan-balanced saw them)")
+    parser.add_argument("--filter-classifier", default="fer2013", metavar="FOLDER",
+                        help="what -filtered strategies rank with: 'fer2013' (the shipped classifier, which saw the "
+                             "validation faces) or a saved FER-2013 classifier folder, such as "
+                             "benchmarks/results/extractor-validation (trained without them)")
     parser.add_argument("--subset", type=int, default=None,
                         help="train on a stratified subset of this many images (quick runs)")
     parser.add_argument("--results", default=None,
@@ -603,7 +613,7 @@ def main(argv=None) -> int:
     generator, has_discriminator = None, None
     todo = [
         (s, seed) for s in args.strategies for seed in args.seeds
-        if key(label(s, args.generator), seed) not in results["runs"]
+        if key(label(s, args.generator, args.filter_classifier), seed) not in results["runs"]
     ]
     if any(s.startswith("cgan") for s, _ in todo):
         from cganbalance import from_pretrained
@@ -624,8 +634,9 @@ def main(argv=None) -> int:
     for i, (strategy, seed) in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {strategy}, seed {seed} ...", flush=True)
         result = run(strategy, seed, data, settings, generator=generator, generator_name=str(args.generator),
-                     has_discriminator=has_discriminator, verbose=sys.stderr.isatty())
-        results["runs"][key(label(strategy, args.generator), seed)] = result
+                     has_discriminator=has_discriminator, filter_classifier=args.filter_classifier,
+                     verbose=sys.stderr.isatty())
+        results["runs"][key(label(strategy, args.generator, args.filter_classifier), seed)] = result
         save_results(results_path, results)
         print(
             f"    {result['n_train']:,} training images; accuracy {result['accuracy']:.3f}, macro-F1 "

@@ -106,6 +106,9 @@ def test_downstream_strategy_names():
     assert downstream_fer.check_strategy("cgan-filtered-ratio-1.0") == "cgan-filtered-ratio-1"  # one name each
     assert downstream_fer.synthetic_ratio("cgan-ratio-0.5") == 0.5 and downstream_fer.synthetic_ratio("cgan") is None
     assert downstream_fer.label("cgan", "runs/g2") == "cgan (g2)" and downstream_fer.label("SMOTE", "runs/g2") == "SMOTE"
+    assert downstream_fer.label("cgan-filtered", "runs/g2", "results/clf") == "cgan-filtered (g2, filter clf)"
+    assert downstream_fer.label("cgan-filtered", downstream_fer.DEFAULT_GENERATOR, "x/clf") == "cgan-filtered (filter clf)"
+    assert downstream_fer.label("cgan", downstream_fer.DEFAULT_GENERATOR, "x/clf") == "cgan"  # ranks with no classifier
     assert downstream_fer.classifier_filtered("cgan-filtered-ratio-2") and not downstream_fer.classifier_filtered("cgan")
     assert downstream_fer.synthetic_ratio("cgan-filtered-ratio-2") == 2.0
     assert downstream_fer.check_strategy("cgan-ratio-0.50-latent-1.50") == "cgan-ratio-0.5-latent-1.5"

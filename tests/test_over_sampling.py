@@ -265,7 +265,7 @@ def test_filter_classifier_bad_input(tiny_tabular):
     X, y = tiny_tabular
     with pytest.raises(ValueError, match="'filter_classifier' parameter"):
         tab_sampler(filter_classifier=object()).fit_resample(X, y)
-    with pytest.raises(ValueError, match="'filter_classifier' parameter"):
+    with pytest.raises(ValueError, match="`filter_classifier` must be 'fer2013', a folder .* Got 'imagenet', no such folder"):
         tab_sampler(filter_classifier="imagenet").fit_resample(X, y)
     with pytest.raises(ValueError, match="set `filter_keep` below 1"):
         tab_sampler(filter_keep=None, filter_classifier=_PrefersLargeFirstFeature()).fit_resample(X, y)
@@ -291,7 +291,7 @@ def test_filter_classifier_survives_pipeline_clones_when_frozen(tiny_tabular):
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
 
 
-def test_filter_classifier_fer2013_on_faces():
+def test_filter_classifier_fer2013_on_faces(tmp_path):
     from cganbalance.classifier import FER_CLASSIFIER_DIR
     from cganbalance.hub import PRETRAINED_DIR
 
@@ -306,6 +306,15 @@ def test_filter_classifier_fer2013_on_faces():
     filtered = CGANOverSampler(filter_classifier="fer2013", **kwargs)
     X_res, y_res = filtered.fit_resample(X, y)
     X_raw, _ = CGANOverSampler(**kwargs).fit_resample(X, y)
+    # a saved FER-2013 classifier (here a copy of the shipped one) ranks as the shipped one does
+    import shutil
+
+    folder = shutil.copytree(FER_CLASSIFIER_DIR, tmp_path / "classifier")
+    for spec in (folder, str(folder)):
+        np.testing.assert_array_equal(CGANOverSampler(filter_classifier=spec, **kwargs).fit_resample(X, y)[0], X_res)
+    for spec, why in ((tmp_path / "missing", "no such folder"), (tmp_path, "which holds no config.json")):
+        with pytest.raises(ValueError, match=rf"`filter_classifier` must be 'fer2013', a folder holding .* {why}"):
+            CGANOverSampler(filter_classifier=str(spec), **kwargs).fit_resample(X, y)
     import pickle
 
     restored = pickle.loads(pickle.dumps(filtered))  # the shipped classifier travels as config + weights

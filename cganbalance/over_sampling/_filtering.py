@@ -8,6 +8,8 @@ reference paper filters its generated faces.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -87,17 +89,25 @@ def class_filter(classifier, filter_keep, classes, layout: ImageLayout | None, p
             f"`filter_classifier` ranks candidates for `filter_keep`, which is {filter_keep!r}: "
             "set `filter_keep` below 1 (e.g. 0.5), or leave `filter_classifier=None`."
         )
-    if isinstance(classifier, str):  # "fer2013": the shipped classifier, on 48×48 grey faces
+    if isinstance(classifier, (str, os.PathLike)):  # "fer2013" (the shipped one) or a saved FER-2013 classifier
+        name = "'fer2013'" if classifier == "fer2013" else repr(str(classifier))
+        folder = None if classifier == "fer2013" else Path(classifier)
+        if folder is not None and not (folder / "config.json").is_file():
+            raise ValueError(
+                f"`filter_classifier` must be 'fer2013', a folder holding a FER-2013 classifier (config.json + "
+                f"model.safetensors, as cganbalance.classifier.save_classifier writes it) or a fitted classifier "
+                f"with predict_proba. Got {name}, {'which holds no config.json' if folder.is_dir() else 'no such folder'}."
+            )
         shape = layout.chw if layout is not None else None
         if shape != (1, 48, 48):
             got = f"images of shape {shape} (channels first)" if shape else "tabular rows"
             raise ValueError(
-                f"`filter_classifier='fer2013'` scores 48×48 grey faces; X holds {got}. "
+                f"`filter_classifier={name}` scores 48×48 grey faces; X holds {got}. "
                 "Pass a classifier fitted on data like X instead."
             )
         pixels = fer_input_map(preprocessor.range_)
-        model = load_fer_classifier(map_location=device)
-        what = "`filter_classifier='fer2013'`: the FER-2013 classifier's"
+        model = load_fer_classifier(folder, map_location=device)
+        what = f"`filter_classifier={name}`: the FER-2013 classifier's"
         return ClassFilter(match_classes(classes, list(CLASSES), what=what), model=model, pixels=pixels)
     return ClassFilter(classifier_columns(classifier, classes), classifier=classifier, preprocessor=preprocessor,
                        sample_shape=sample_shape, feature_names=feature_names, dtypes=dtypes)

@@ -111,11 +111,13 @@ class CGANOverSampler(BaseOverSampler):
         holds one (``discriminator.safetensors``, as :meth:`save_generator` and ``cganbalance
         train`` write it; the shipped ``fer2013-cgan`` does), else only by a ``filter_classifier``.
 
-    filter_classifier : "fer2013", classifier or None, default=None
+    filter_classifier : "fer2013", path, classifier or None, default=None
         Also rank candidates by a classifier's probability of the intended class, so that
         samples that look like another class (label noise for the model trained downstream)
         are dropped. ``"fer2013"`` uses the FER-2013 classifier shipped with cganbalance (for
-        48×48 grey faces, labels matched by emotion name or index); any fitted scikit-learn
+        48×48 grey faces, labels matched by emotion name or index), a folder one saved by
+        :func:`cganbalance.classifier.save_classifier` (for instance one trained without your
+        validation faces, so that a choice made on them stays honest); any fitted scikit-learn
         style classifier with ``predict_proba`` and ``classes_`` is given candidates in the
         layout and units of ``X``. With a discriminator the score is the product of both. It
         filters a pretrained generator too, with or without a discriminator. Needs ``filter_keep``.
@@ -270,7 +272,7 @@ class CGANOverSampler(BaseOverSampler):
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "filter_keep": [Interval(Real, 0, 1, closed="right"), None, StrOptions({"auto"})],
-        "filter_classifier": [StrOptions({"fer2013"}), HasMethods(["predict_proba"]), None],
+        "filter_classifier": [str, os.PathLike, HasMethods(["predict_proba"]), None],  # str: checked in fit
         "max_synthetic_ratio": [Interval(Real, 0, None, closed="left"), None, StrOptions({"auto"})],
         "extra_synthetic": [Interval(Integral, 0, None, closed="left"), Interval(Real, 0, None, closed="neither"), None],
         "latent_scale": [Interval(Real, 0, MAX_LATENT_SCALE, closed="right")],
