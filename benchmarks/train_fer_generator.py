@@ -11,7 +11,7 @@ package): ``checkpoint.safetensors`` (networks, weight average, optimisers, RNG;
 about 20 MB), ``curve.json`` (one row per evaluation: epoch, steps, training seconds, GFLOPs,
 validation metrics), ``run.json`` (recipe, seed, data) and ``samples.png`` (the latest grid).
 ``--resume`` continues from it on any machine; the validation-best generator so far is kept in
-``STATE/best`` (float16 weights, config and card), chosen by :func:`selection_score`.
+``STATE/best`` (float16 weights, config and card), chosen by :func:`selection_score` (:func:`is_best`).
 
     python benchmarks/train_fer_generator.py --recipe proj-aux --train ../shared/data/fer2013/train.npz \\
         --state checkpoints/fer2013-v2-proj-aux --epochs 200 [--eval-every 2] [--threads 1] [--resume]
@@ -81,16 +81,27 @@ RECIPES = {
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "classifier_recall", "diversity")
 
 
-def selection_score(row: dict) -> float:
+def selection_score(row: dict, two_sample: bool = True) -> float:
     """What "best" means when keeping a checkpoint: the sum of the three validation targets
     of the generator issue (recall, coverage, recognised), each in [0, 1]; a metric a class
     too small to measure left undefined (NaN) counts as 0. With a two-sample test in the row
     (``--two-sample-epochs``), its accuracy counts too, as ``2 * (1 - accuracy)`` (1 when the
     faces cannot be told from real ones, 0 when every one can)."""
     score = float(np.nansum([row["recall"], row["coverage"], row["classifier_recall"]]))
-    if row.get("two_sample") is not None:
+    if two_sample and row.get("two_sample") is not None:
         score += 2 * (1 - row["two_sample"])
     return score
+
+
+def is_best(row: dict, curve: list[dict]) -> bool:
+    """Whether ``row`` scores at least as well as every row of ``curve``, each pair compared on what
+    both measured: the two-sample term counts only when both rows have one, so that a run resumed
+    with ``--two-sample-epochs`` does not crown its first row for a term the earlier rows lack."""
+    for other in curve:
+        both = row.get("two_sample") is not None and other.get("two_sample") is not None
+        if selection_score(row, two_sample=both) < selection_score(other, two_sample=both):
+            return False
+    return True
 
 
 def branch_overrides(parent: dict, recipe: str) -> dict:
@@ -249,7 +260,7 @@ def main(argv=None) -> int:
         t.save_checkpoint(state, half=True)
         g = t.sampling_generator
         sample_grid(g, state / "samples.png", random_state=0, title=f"{args.recipe}, epoch {t.epoch}, step {t.step}")
-        if selection_score(row) >= max(selection_score(r) for r in curve):
+        if is_best(row, curve):
             card = (
                 "## Training\n\n"
                 f"- recipe `{args.recipe}` (benchmarks/train_fer_generator.py), seed {args.seed}\n"

@@ -569,6 +569,13 @@ def test_train_fer_generator_resumes_and_records_its_curve(fer_files, tmp_path, 
                                   "--init-from", str(tmp_path / "x")])
     assert train_fer_generator.selection_score({"recall": 0.2, "coverage": 0.8, "classifier_recall": 0.7,
                                                 "two_sample": 0.9}) == pytest.approx(1.7 + 0.2)
+    # a row with a two-sample test is compared with one without on the three shared terms only
+    plain, tested = {"recall": 0.3, "coverage": 0.8, "classifier_recall": 0.7}, {"recall": 0.3, "coverage": 0.8,
+                                                                                  "classifier_recall": 0.6, "two_sample": 0.7}
+    assert not train_fer_generator.is_best(tested, [plain, tested]) and train_fer_generator.is_best(plain, [plain, tested])
+    better = {**tested, "two_sample": 0.6}
+    assert not train_fer_generator.is_best(better, [plain, tested, better])  # still below plain on the shared terms
+    assert train_fer_generator.is_best({**better, "classifier_recall": 0.7}, [plain, tested])
 
 
 @pytest.mark.slow  # a full-width translator: about 10 s alone, 40 s on a loaded machine
