@@ -421,7 +421,9 @@ def cgan_note(runs: list[dict]) -> str:
     if any(r.get("filter_classifier") for r in cgan):
         note += (
             " -filtered: twice as many candidates drawn, and the half that the shipped FER-2013 classifier (trained"
-            ' on the training split only) finds most typical of their class kept (`filter_classifier="fer2013"`).'
+            ' on the training split only) finds most typical of their class kept (`filter_classifier="fer2013"`);'
+            " rows labelled (filter NAME) rank with the saved FER-2013 classifier NAME instead"
+            " (`--filter-classifier`; extractor-validation was trained without the validation faces)."
         )
     if any(r.get("latent_scale", 1.0) != 1.0 for r in cgan):
         note += (
