@@ -161,17 +161,15 @@ def _sample(args) -> int:
 def _ranking_discriminator(args, g):
     """The discriminator saved with ``args.generator`` for ``--filter-keep`` below 1 (``None`` at 1);
     an error naming the option when there is none."""
-    from .hub import load_discriminator
+    from .over_sampling._filtering import saved_discriminator
 
-    if args.filter_keep >= 1:
-        return None
-    d = load_discriminator(args.generator, g)
-    if d is None:
+    try:
+        return saved_discriminator(args.generator, g, args.filter_keep)
+    except ValueError:  # the same check as the library's, worded for the command line
         raise ValueError(
             f"--filter-keep {args.filter_keep:g} ranks faces by the discriminator saved with the generator, but "
             f"{args.generator!r} has none (discriminator.json + discriminator.safetensors); use --filter-keep 1."
-        )
-    return d
+        ) from None
 
 
 def _push(args) -> int:
@@ -232,6 +230,16 @@ def _fraction(text: str) -> float:
         value = float("nan")
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1]. Got {text!r} instead")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0. Got {text!r} instead")
     return value
 
 
@@ -349,8 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--train", default=None, help="training faces (train.npz): adds the memorisation check")
     e.add_argument("--extractor", default=None, help="classifier folder (default: the shipped FER-2013 one)")
     e.add_argument("--n-per-class", type=int, default=None, help="default: as many as DATA holds of each class")
-    e.add_argument("--cas-epochs", type=int, default=0, help="train a classifier on generated faces only (CAS)")
-    e.add_argument("--two-sample-epochs", type=int, default=0, metavar="N",
+    e.add_argument("--cas-epochs", type=_non_negative_int, default=0,
+                   help="train a classifier on generated faces only (CAS)")
+    e.add_argument("--two-sample-epochs", type=_non_negative_int, default=0, metavar="N",
                    help="two-sample test: train a CNN N epochs to tell generated from real faces (0.5 = indistinguishable)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--latent-scale", type=_latent_scale, default=1.0, metavar="S", help=_LATENT_SCALE_HELP)

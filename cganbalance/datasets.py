@@ -5,18 +5,21 @@ each class should have; see :class:`SyntheticBalancedDataset`):
 
 :class:`SyntheticBalancedDataset` — a static wrapper
     A map-style ``torchvision`` dataset: the base dataset's items followed by a fixed set of
-    synthetic items. Synthetic item ``i`` is always the same image (drawn from a seed derived
-    from ``random_state`` and ``i``), it comes out in the base dataset's own form (PIL image,
-    uint8 or float tensor, array) and passes through the same ``transform``. It works with any
-    ``DataLoader``, sampler, ``num_workers`` and transform pipeline, and the balanced dataset is
-    reproducible and inspectable. Each synthetic item costs one generator forward pass (batch
-    of one, on the generator's device, normally the CPU inside the loader's workers) every time
-    it is read; nothing is cached.
+    synthetic items and a fixed set of copies of real items (``max_synthetic_ratio``). Synthetic
+    item ``i`` is always the same image (drawn from a seed derived from ``random_state`` and
+    ``i``; the best of its candidates by the generator's saved discriminator, ``filter_keep``),
+    it comes out in the base dataset's own form (PIL image, uint8 or float tensor, array) and
+    passes through the same ``transform``. It works with any ``DataLoader``, sampler,
+    ``num_workers`` and transform pipeline, and the balanced dataset is reproducible and
+    inspectable. Each synthetic item costs one forward pass of its candidates (on the
+    generator's device, normally the CPU inside the loader's workers) every time it is read;
+    nothing is cached.
 
 :class:`BalancedLoader` — fresh sampling
     An iterable of ``(images, labels)`` batches on the training device: each epoch holds every
-    real sample once and fresh synthetic samples for the topped-up classes, generated in one
-    forward pass per batch on the training device and never stored. The model never sees the
+    real sample once and, for the topped-up classes, fresh copies of real samples and fresh
+    synthetic samples, generated in one forward pass per batch on the training device and never
+    stored. The model never sees the
     same synthetic image twice, which regularises more than a fixed synthetic set, and batched
     generation on a GPU is much cheaper than per-item generation in workers. Epochs are
     reproducible from ``random_state``, but the batches are tensors, not a dataset.
@@ -46,12 +49,13 @@ from imblearn.utils import check_sampling_strategy
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torchvision.datasets import VisionDataset
 
-from ._utils.devices import resolve_device
+from ._utils.devices import device_available, resolve_device
 from ._utils.images import channels_first, from_unit
 from ._utils.labels import lookup
 from ._utils.random import int_seed, rng_for
 from .hub import load_generator
 from .nets import Discriminator, Generator, check_latent_scale
+from .nets.serialization import PickledModule
 from .over_sampling._filtering import generate_best_of, n_candidates, saved_discriminator
 from .over_sampling._plan import IMAGE_SYNTHETIC_RATIO, split_top_up
 
@@ -79,7 +83,7 @@ _MIXING_DOC = """max_synthetic_ratio : float, None or "auto", default="auto"
         each synthetic item is the best of ``ceil(1 / filter_keep)`` candidates by the
         discriminator's confidence (2 for 0.5). ``"auto"``: 0.5 when the generator has a
         discriminator, no ranking otherwise (a :class:`~cganbalance.nets.Generator` object has
-        none). ``None`` or 1: no ranking; a number without a discriminator is an error. The
+        none). ``None`` or 1: no ranking; a number below 1 without a discriminator is an error. The
         sampler keeps the best fraction of a whole class; here each item is ranked on its own,
         so that it stays generated on demand and reproducible by itself."""
 
@@ -336,7 +340,7 @@ class BalancePlan:
                            or [np.zeros(0, np.int64)])
             for i in (0, 1)
         )
-        d = saved_discriminator(generator, g, filter_keep) if len(synthetic_targets) else None
+        d = saved_discriminator(generator, g, filter_keep)  # also when nothing is generated: the same errors
         keep = (0.5 if filter_keep == "auto" else filter_keep) if d is not None else None
         return cls(image_key, label_key, g, classes, generator_labels, real_targets, synthetic_targets,
                    copy_targets, d, keep)
@@ -369,6 +373,22 @@ class BalancePlan:
         after = before + np.bincount(self.synthetic_targets, minlength=n) + np.bincount(self.copy_targets, minlength=n)
         return {c: (int(b), int(a)) for c, b, a in zip(self.classes, before, after)}
 
+    def __getstate__(self):
+        # A loaded discriminator has spectral-norm parametrizations, which pickle refuses: it travels
+        # as constructor arguments + weights (as the sampler's networks do), so that DataLoader
+        # workers started with "spawn" (macOS, Windows) get the plan too.
+        state = dict(self.__dict__)
+        if isinstance(self.discriminator, torch.nn.Module):
+            device = str(next(self.discriminator.parameters()).device)
+            state["discriminator"] = (PickledModule(self.discriminator), device)
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("discriminator"), tuple):
+            pickled, device = state["discriminator"]
+            state["discriminator"] = pickled.build(device if device_available(device) else "cpu").eval()
+        self.__dict__.update(state)
+
     def copy_sources(self, seed: int, epoch: int = 0) -> np.ndarray:
         """The base dataset's index of each copy (in ``copy_targets`` order): drawn uniformly with
         replacement from the class's items, as ``RandomOverSampler`` draws them, from
@@ -391,8 +411,9 @@ def _check_ratio(value):
         return IMAGE_SYNTHETIC_RATIO
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
-        raise ValueError(f"`max_synthetic_ratio` must be a number >= 0, None or 'auto'. Got {value!r} instead.")
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not 0 <= value < math.inf):
+        raise ValueError(f"`max_synthetic_ratio` must be a finite number >= 0, None or 'auto'. Got {value!r} instead.")
     return float(value)
 
 
@@ -661,7 +682,8 @@ class BalancedLoader:
         Applied to each whole batch on ``device`` (e.g. ``v2.ToDtype`` and ``v2.Normalize``).
     shuffle : bool, default=True
         Shuffle real and synthetic items together; without it, real items come first in order,
-        then the copies, then the synthetic items.
+        then the copies, then the synthetic items (the static dataset puts its synthetic items
+        before its copies: there the copies' indices come last).
     drop_last : bool, default=False
     device : str or torch.device, optional
         Where batches and generation live. Default: the generator's device.

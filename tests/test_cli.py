@@ -195,6 +195,10 @@ def test_evaluate_passes_ranking_and_two_sample_test_on(tmp_path, capsys, monkey
     with pytest.raises(SystemExit) as exc:  # refused before the data is read
         main(["evaluate", str(without), "--data", str(tmp_path / "missing.npz"), "--filter-keep", "0.5"])
     assert exc.value.code == 2 and "--filter-keep 0.5 ranks faces by the discriminator" in capsys.readouterr().err
+    for option in ("--two-sample-epochs", "--cas-epochs"):
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", "fer2013-cgan", "--data", "x", option, "-1"])
+        assert exc.value.code == 2 and f"{option}: must be a whole number >= 0. Got '-1'" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_command_line():

@@ -439,8 +439,16 @@ def test_latent_scale_bad_values(g16, value, error):
 MIXED = [0] * 8 + [1] * 4 + [2] * 2  # tops up "b" by 4 and "c" by 6
 
 
+def _distinct_dataset(labels, dtype=torch.uint8):
+    """Like ``_tensor_dataset``, but every image differs from the others (so a copy names its source)."""
+    labels = torch.as_tensor(labels)
+    images = (torch.arange(256).repeat(len(labels), 1) + 17 * torch.arange(len(labels))[:, None]) % 256
+    images = images.reshape(len(labels), 1, 16, 16).to(torch.uint8)
+    return TensorDataset(images.to(dtype) / 255 if dtype.is_floating_point else images, labels)
+
+
 def test_default_mix_is_half_synthetic_then_copies(g16):
-    base = _tensor_dataset(MIXED)
+    base = _distinct_dataset(MIXED)
     ds = datasets.SyntheticBalancedDataset(base, g16, random_state=0)
     # at most floor(0.5 * n_real) generated items per class, copies for the rest
     assert (ds.n_synthetic, ds.n_copies) == (2 + 1, 2 + 5)
@@ -466,24 +474,27 @@ def test_max_synthetic_ratio_sets_the_split(g16, ratio, expected):
 
 
 def test_loader_draws_fresh_copies_every_epoch(g16):
-    base = _tensor_dataset(MIXED)
+    base = _distinct_dataset(MIXED)
     loader = datasets.BalancedLoader(base, g16, batch_size=5, random_state=0, shuffle=False)
     assert (loader.n_synthetic, loader.n_copies, len(loader)) == (3, 7, 5)
-    epochs = []
-    for _ in range(2):
+    copies = []
+    for epoch in range(2):
         images, labels = map(torch.cat, zip(*loader))
         assert labels.tolist() == MIXED + [1, 1, 2, 2, 2, 2, 2] + [1, 1, 2]
         assert torch.equal(images[:14], torch.stack([base[i][0] for i in range(14)]))
-        # each copy is one of its class's real images
-        for x, y in zip(images[14:21], labels[14:21]):
-            assert any(torch.equal(x, base[i][0]) for i in range(14) if MIXED[i] == int(y))
-        epochs.append(loader.plan.copy_sources(loader._seed, len(epochs)))
-    assert not np.array_equal(*epochs)
+        # the copies are the real images the plan names for this epoch, each of its own class
+        sources = loader.plan.copy_sources(loader._seed, epoch)
+        assert torch.equal(images[14:21], torch.stack([base[int(i)][0] for i in sources]))
+        assert [MIXED[i] for i in sources] == labels[14:21].tolist()
+        copies.append(images[14:21])
+    assert not torch.equal(*copies)  # drawn afresh
+    loader.set_epoch(0)
+    assert torch.equal(torch.cat([x for x, _ in loader])[14:21], copies[0])
 
 
-@pytest.mark.parametrize("ratio", [-0.5, "half", True])
+@pytest.mark.parametrize("ratio", [-0.5, "half", True, float("inf"), float("nan")])
 def test_bad_max_synthetic_ratio_is_refused(g16, ratio):
-    with pytest.raises(ValueError, match=r"`max_synthetic_ratio` must be a number >= 0, None or 'auto'. Got"):
+    with pytest.raises(ValueError, match=r"`max_synthetic_ratio` must be a finite number >= 0, None or 'auto'. Got"):
         datasets.SyntheticBalancedDataset(_tensor_dataset(MIXED), g16, max_synthetic_ratio=ratio)
 
 
@@ -531,6 +542,18 @@ def test_bad_filter_keep_is_refused(g16, keep):
         datasets.BalancedLoader(_tensor_dataset(MIXED), g16, filter_keep=keep)
 
 
-def test_filter_keep_without_a_discriminator_says_so(g16):
+@pytest.mark.parametrize("ratio", [None, 0])  # also when nothing is generated (ratio 0: copies only)
+def test_filter_keep_without_a_discriminator_says_so(g16, ratio):
     with pytest.raises(ValueError, match=r"`filter_keep=0.5` ranks candidates .* a Generator object has none"):
-        datasets.SyntheticBalancedDataset(_tensor_dataset(MIXED), g16, filter_keep=0.5)
+        datasets.SyntheticBalancedDataset(_tensor_dataset(MIXED), g16, filter_keep=0.5, max_synthetic_ratio=ratio)
+
+
+def test_a_ranking_dataset_pickles_for_spawned_workers(folder_with_d):
+    import pickle
+
+    ds = datasets.SyntheticBalancedDataset(_distinct_dataset(MIXED), folder_with_d[0], random_state=0)
+    assert ds.plan.discriminator is not None  # with spectral norm, which plain pickle refuses
+    again = pickle.loads(pickle.dumps(ds))
+    assert not again.plan.discriminator.training
+    for i in range(len(ds)):
+        assert _items_equal(again[i], ds[i])

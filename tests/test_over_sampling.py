@@ -108,6 +108,7 @@ def test_auto_caps_the_synthetic_share_of_rows_easy_to_tell_from_real_ones(tiny_
         assert s.synthetic_auc_ == {1: auc} and Counter(y_res) == {0: 72, 1: 100, 2: 40}
         assert s.n_generated_[1] == generated and s.n_copied_[1] == 64 - generated
         assert s.n_generated_[2] == 14 and s.n_copied_[2] == 14  # the "rows" cap: 1.2 per real row
+    assert tab_sampler(sampling_strategy=strategy).fit(X, y).synthetic_auc_ == {}  # fit generates nothing
     explicit = tab_sampler(sampling_strategy=strategy, max_synthetic_ratio=None)
     explicit.fit_resample(X, y)
     assert explicit.synthetic_auc_ == {} and explicit.n_generated_ == {1: 64, 2: 28}

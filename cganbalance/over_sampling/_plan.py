@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from numbers import Integral
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -141,6 +143,8 @@ def two_sample_auc(real: np.ndarray, generated: np.ndarray, seed: int = 0) -> fl
     X = np.concatenate([real, generated]).astype(np.float64)
     is_generated = np.r_[np.zeros(len(real)), np.ones(len(generated))]
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    scores = cross_val_predict(LogisticRegression(max_iter=1000), X, is_generated, cv=folds,
-                               method="decision_function")
+    with warnings.catch_warnings():  # a test, not a model the user sees: a slow convergence is no news
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_predict(LogisticRegression(max_iter=1000), X, is_generated, cv=folds,
+                                   method="decision_function")
     return float(roc_auc_score(is_generated, scores))

@@ -237,9 +237,10 @@ class CGANOverSampler(BaseOverSampler):
         ``max_synthetic_ratio`` or ``extra_synthetic``).
 
     synthetic_auc_ : dict
-        Tables with ``max_synthetic_ratio="auto"``: for each topped-up class of at least 20 rows,
-        how well a logistic regression tells its generated rows from its real ones (cross-validated
-        ROC AUC; 0.5 = not at all), which set its synthetic share. Empty otherwise.
+        Tables with ``max_synthetic_ratio="auto"``, after ``fit_resample``: for each topped-up
+        class of at least 20 rows, how well a logistic regression tells its generated rows from
+        its real ones (cross-validated ROC AUC; 0.5 = not at all), which set its synthetic share.
+        Empty otherwise (and after ``fit``, which generates nothing).
 
     device_ : torch.device
         The device training and sampling ran on.
@@ -405,6 +406,7 @@ class CGANOverSampler(BaseOverSampler):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         name_index([str(c) for c in self.classes_], "labels in y")  # they become the generator's class names
         counts = np.bincount(y_idx, minlength=len(self.classes_))
+        self.synthetic_auc_ = {}  # filled by fit_resample (tables, max_synthetic_ratio="auto")
         self._plan = top_up_plan(self.sampling_strategy_, self.classes_, counts, X, extra_synthetic=self.extra_synthetic,
                                  max_synthetic_ratio=self._max_synthetic_ratio(layout))
         if self.resume and self.checkpoint_dir is None:
@@ -458,7 +460,6 @@ class CGANOverSampler(BaseOverSampler):
 
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
-        self.synthetic_auc_ = {}
         if self._sample_shape is None and self.image_shape is None and self._max_synthetic_ratio(None) == "rows":
             self._cap_distinguishable(X, y, rng)
         copy_rng = None
@@ -555,6 +556,8 @@ class CGANOverSampler(BaseOverSampler):
         train = dict((self.preset_params or {}).get("train", {}))
         if self.batch_size is not None:
             train["batch_size"] = self.batch_size
+        # Built (and its weights drawn from rng) even when the saved one replaces it, so that the
+        # random stream, and so the fine-tuned result, is the same with and without a saved one.
         d, config = discriminator_for(g, rng, {"train": train})
         if self.discriminator_ is not None:  # both networks go on from where they were (a loaded copy)
             d = self.discriminator_.train()
