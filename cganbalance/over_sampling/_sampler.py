@@ -449,18 +449,22 @@ class CGANOverSampler(BaseOverSampler):
             return "tabular"
         return self.preset
 
+    @property
+    def _is_table(self) -> bool:
+        """Whether the data being fitted is a table (rows, not images)."""
+        return self._sample_shape is None and self.image_shape is None
+
     def _filter_keep(self) -> float | None:
         """``filter_keep`` with ``"auto"`` resolved: no filtering for the ``"tabular"`` recipe
         (unless a ``filter_classifier`` asks for it), 0.5 otherwise."""
         if self.filter_keep != "auto":
             return self.filter_keep
-        is_table = self._sample_shape is None and self.image_shape is None
-        tabular = is_table and self._table_preset() == "tabular"
+        tabular = self._is_table and self._table_preset() == "tabular"
         return None if tabular and self.filter_classifier is None else 0.5
 
     def _fit_resample(self, X, y):
         rng = self._fit_generator(X, y)
-        if self._sample_shape is None and self.image_shape is None and self._max_synthetic_ratio(None) == "rows":
+        if self._is_table and self._max_synthetic_ratio(None) == "rows":
             self._cap_distinguishable(X, y, rng)
         copy_rng = None
         X_new, y_new = [X], [y]
@@ -490,15 +494,16 @@ class CGANOverSampler(BaseOverSampler):
         test_rng = numpy_rng(rng)
         for label, (n_synthetic, n_copies) in list(self._plan.items()):
             rows = np.flatnonzero(y == label)
-            if not n_synthetic or len(rows) < MIN_ROWS_FOR_TWO_SAMPLE_TEST:
+            n_real = len(rows)
+            if not n_synthetic or n_real < MIN_ROWS_FOR_TWO_SAMPLE_TEST:
                 continue
-            rows = test_rng.choice(rows, size=min(len(rows), 2000), replace=False)
+            rows = test_rng.choice(rows, size=min(n_real, 2000), replace=False)
             real = self.preprocessor_.transform(X[rows])
             generated = self._generate_filtered(int(np.searchsorted(self.classes_, label)), len(rows), rng)
             auc = two_sample_auc(real, generated.reshape(len(rows), -1), seed=int(test_rng.randint(2**31 - 1)))
             self.synthetic_auc_[label] = auc
             if auc > DISTINGUISHABLE_AUC:
-                self._plan[label] = split_top_up(n_synthetic + n_copies, int(np.sum(y == label)), DISTINGUISHABLE_RATIO)
+                self._plan[label] = split_top_up(n_synthetic + n_copies, n_real, DISTINGUISHABLE_RATIO)
 
     def _build_and_train(self, data, y_idx, rng, layout) -> None:
         preset = self._table_preset() if layout is None else ("default" if self.preset == "auto" else self.preset)
